@@ -1,0 +1,48 @@
+"""mlpx: multi-layer perceptrons written once against the array API standard.
+
+The same forward pass, backpropagation and optimizers train on NumPy, CuPy, PyTorch and
+array-api-strict arrays.
+"""
+
+from mlpx import callbacks, optim
+from mlpx._backend import Backend, backend_report, resolve_backend, to_numpy
+from mlpx._errors import (
+    BackendUnavailableError,
+    MlpxTypeError,
+    MlpxValueError,
+    NonFiniteLossError,
+)
+from mlpx.activations import ACTIVATIONS
+from mlpx.callbacks import Callback, EarlyStopping, History, ProgressBar, TerminateOnNaN
+from mlpx.gradcheck import gradcheck
+from mlpx.losses import LOSSES
+from mlpx.model import MLP, Intermediates
+from mlpx.train import fit
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "MLP",
+    "Backend",
+    "BackendUnavailableError",
+    "Callback",
+    "EarlyStopping",
+    "History",
+    "Intermediates",
+    "MlpxTypeError",
+    "MlpxValueError",
+    "NonFiniteLossError",
+    "ProgressBar",
+    "TerminateOnNaN",
+    "__version__",
+    "backend_report",
+    "callbacks",
+    "datasets",
+    "fit",
+    "gradcheck",
+    "optim",
+    "resolve_backend",
+    "to_numpy",
+]

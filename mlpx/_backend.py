@@ -1,0 +1,298 @@
+"""Backends: turn a name, namespace or array into ``(xp, device)`` once.
+
+Everything below the public entry points receives ``xp`` (an array-API namespace) and
+``device`` explicitly. This is also the only module, with ``io``, that turns device arrays
+into NumPy arrays (:func:`to_numpy`), and the one that moves host arrays to a device
+(:func:`from_host`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+from mlpx._errors import BackendUnavailableError, MlpxTypeError, MlpxValueError
+
+BACKEND_NAMES = ("numpy", "cupy", "torch", "array_api_strict")
+DTYPE_NAMES = ("float32", "float64")
+
+# What to install for each backend, named in the error when it is missing.
+_INSTALL_HINT = {
+    "numpy": "pip install numpy",
+    "cupy": "pip install 'mlpx[gpu]' (CuPy for CUDA) on a machine with an NVIDIA GPU",
+    "torch": "pip install 'mlpx[torch]'",
+    "array_api_strict": "pip install array-api-strict",
+}
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A resolved backend: the array-API namespace, its name and the device arrays live on.
+
+    Attributes
+    ----------
+    name : str
+        One of ``BACKEND_NAMES``.
+    xp : module
+        The array-API compatible namespace (``array_api_compat.numpy`` for NumPy).
+    device : object
+        The device every array of this backend is created on.
+    """
+
+    name: str
+    xp: ModuleType
+    device: Any
+
+    def __repr__(self) -> str:
+        return f"Backend(name={self.name!r}, device={self.device!r})"
+
+
+def _import_library(name: str) -> ModuleType:
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            f"backend={name!r} needs the {name} package, which is not installed; "
+            f"install it with: {_INSTALL_HINT[name]}"
+        ) from exc
+
+
+def _default_device(name: str, library: ModuleType) -> Any:
+    if name == "numpy":
+        return "cpu"
+    if name == "torch":
+        return library.device("cuda" if library.cuda.is_available() else "cpu")
+    if name == "cupy":
+        try:
+            n_gpus = library.cuda.runtime.getDeviceCount()
+        except Exception as exc:  # CUDA driver missing or broken
+            raise BackendUnavailableError(
+                f"backend='cupy' needs a CUDA GPU, but CuPy could not reach one ({exc}); "
+                "use backend='numpy' here, or install 'mlpx[gpu]' on a machine with a GPU"
+            ) from exc
+        if n_gpus < 1:
+            raise BackendUnavailableError(
+                "backend='cupy' needs a CUDA GPU and none was found; use backend='numpy'"
+            )
+        return library.cuda.Device()
+    return library.asarray(0.0).device  # array_api_strict
+
+
+def _name_of_namespace(namespace: Any) -> str | None:
+    checks = {
+        "numpy": array_api_compat.is_numpy_namespace,
+        "cupy": array_api_compat.is_cupy_namespace,
+        "torch": array_api_compat.is_torch_namespace,
+        "array_api_strict": array_api_compat.is_array_api_strict_namespace,
+    }
+    for name, is_it in checks.items():
+        if is_it(namespace):
+            return name
+    return None
+
+
+def resolve_backend(backend: Any = "numpy", device: Any = None) -> Backend:
+    """Resolve ``backend=`` (a name, an array-API namespace or a Backend) once.
+
+    Parameters
+    ----------
+    backend : str, module or Backend
+        ``"numpy"``, ``"cupy"``, ``"torch"``, ``"array_api_strict"``, or one of those
+        namespaces (``numpy``, ``torch``, ``array_api_compat.numpy``, ...).
+    device : object, optional
+        The device to use (e.g. ``"cuda:1"`` for torch). Default: the GPU for cupy, the GPU
+        for torch when CUDA is available and the CPU otherwise.
+
+    Returns
+    -------
+    Backend
+    """
+    if isinstance(backend, Backend):
+        return backend if device is None else Backend(backend.name, backend.xp, device)
+    if isinstance(backend, str):
+        name = backend.lower().replace("-", "_")
+        if name not in BACKEND_NAMES:
+            raise MlpxValueError(
+                f"backend={backend!r} is not known; use one of {', '.join(BACKEND_NAMES)} "
+                "or pass an array-API namespace"
+            )
+    elif isinstance(backend, ModuleType):
+        name = _name_of_namespace(backend)
+        if name is None:
+            raise MlpxValueError(
+                f"backend={backend.__name__!r} is not a namespace mlpx supports; use one of "
+                f"{', '.join(BACKEND_NAMES)}"
+            )
+    else:
+        raise MlpxTypeError(
+            f"backend must be a name or an array-API namespace, got {type(backend).__name__}; "
+            f"use one of {', '.join(BACKEND_NAMES)}"
+        )
+    library = _import_library(name)
+    if device is None:
+        device = _default_device(name, library)
+    elif name == "torch":
+        device = library.device(device)
+    xp = library if name == "array_api_strict" else array_api_compat.array_namespace(
+        library.asarray([0.0])
+    )
+    return Backend(name=name, xp=xp, device=device)
+
+
+def resolve_dtype(dtype: Any, *, xp: ModuleType) -> Any:
+    """Map ``"float32"``/``"float64"`` (or the dtype object) to ``xp``'s floating dtype."""
+    name = dtype if isinstance(dtype, str) else getattr(dtype, "name", str(dtype))
+    name = str(name).rsplit(".", 1)[-1]
+    if name not in DTYPE_NAMES:
+        raise MlpxValueError(
+            f"dtype={dtype!r} is not supported; use 'float32' (default) or 'float64'"
+        )
+    return getattr(xp, name)
+
+
+def dtype_name(dtype: Any) -> str:
+    """The plain name ("float32"/"float64") of a floating dtype from any backend."""
+    return str(dtype).rsplit(".", 1)[-1]
+
+
+def from_host(host_array: Any, *, backend: Backend, dtype: Any = None) -> Any:
+    """Move a NumPy (host) array to ``backend``'s device, cast to ``dtype`` when given."""
+    host_array = np.asarray(host_array)
+    return backend.xp.asarray(host_array, dtype=dtype, device=backend.device)
+
+
+def is_host_array(obj: Any) -> bool:
+    """True for NumPy arrays, Python sequences and scalars (anything that lives on the host)."""
+    if isinstance(obj, np.ndarray):
+        return True
+    return not array_api_compat.is_array_api_obj(obj)
+
+
+def library_name(array: Any) -> str:
+    """A short name of the library an array belongs to, for error messages."""
+    module = type(array).__module__.split(".")[0]
+    return {"array_api_strict": "array_api_strict"}.get(module, module)
+
+
+_CONVERSION_HINT = {
+    "torch": "x.detach().cpu().numpy()",
+    "cupy": "cupy.asnumpy(x)",
+    "array_api_strict": "numpy.from_dlpack(x)",
+    "jax": "numpy.asarray(x)",
+}
+
+
+def as_backend_array(obj: Any, *, backend: Backend, name: str, dtype: Any = None) -> Any:
+    """Return ``obj`` as an array of ``backend``, moving host data once.
+
+    NumPy arrays, lists and pandas objects are moved to the device. Arrays of the model's
+    own library are used as they are (cast to ``dtype`` when given). Arrays of another
+    library raise a TypeError that says how to convert.
+
+    Parameters
+    ----------
+    obj : array-like
+    backend : Backend
+    name : str
+        The parameter's name, for error messages (``"X"``, ``"y"``).
+    dtype : dtype, optional
+        Cast to this dtype of ``backend.xp``.
+    """
+    xp = backend.xp
+    if is_host_array(obj):
+        host = np.asarray(obj)
+        if dtype is not None:
+            host = _host_to_float(host, name=name)
+        return xp.asarray(host, dtype=dtype, device=backend.device)
+    other = _name_of_namespace(array_api_compat.array_namespace(obj))
+    if other != backend.name:
+        library = library_name(obj)
+        hint = _CONVERSION_HINT.get(library, "numpy.asarray(x)")
+        raise MlpxTypeError(
+            f"{name} is a {library} array but the model's backend is {backend.name!r}; "
+            f"convert it to NumPy first ({hint}) or build the model with backend={library!r}"
+        )
+    if array_api_compat.device(obj) != backend.device:
+        obj = array_api_compat.to_device(obj, backend.device)
+    if dtype is not None:
+        if not xp.isdtype(obj.dtype, ("real floating", "integral", "bool")):
+            raise MlpxTypeError(f"{name} must be numeric, got dtype {obj.dtype}")
+        if obj.dtype != dtype:
+            obj = xp.astype(obj, dtype)
+    return obj
+
+
+def _host_to_float(host: np.ndarray, *, name: str) -> np.ndarray:
+    if host.dtype.kind in "biuf":
+        return host
+    try:
+        return host.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise MlpxTypeError(
+            f"{name} must be numeric, got values of dtype {host.dtype} that are not numbers; "
+            "encode text columns as numbers first"
+        ) from exc
+
+
+def to_numpy(array: Any) -> np.ndarray:
+    """Copy an array of any backend to a NumPy array on the host (for tests, IO and labels)."""
+    if isinstance(array, np.ndarray):
+        return array
+    if not array_api_compat.is_array_api_obj(array):
+        return np.asarray(array)
+    if array_api_compat.is_torch_array(array):
+        return array.detach().cpu().numpy()
+    if array_api_compat.is_cupy_array(array):
+        return array.get()
+    if array_api_compat.is_array_api_strict_obj(array):
+        return np.from_dlpack(array)
+    return np.asarray(array)
+
+
+def backend_of(array: Any) -> Backend:
+    """The Backend (namespace and device) an array lives on."""
+    if is_host_array(array):
+        return resolve_backend("numpy")
+    namespace = array_api_compat.array_namespace(array)
+    name = _name_of_namespace(namespace)
+    if name is None:
+        raise MlpxTypeError(f"arrays of {library_name(array)} are not supported by mlpx")
+    return Backend(name=name, xp=namespace, device=array_api_compat.device(array))
+
+
+def backend_report() -> list[dict[str, str]]:
+    """Which backends and devices are usable here, for ``mlpx info``.
+
+    Returns
+    -------
+    list of dict
+        One dict per backend with keys ``backend``, ``usable`` ("yes"/"no"), ``devices``
+        and ``note`` (the version, or what to install).
+    """
+    report = []
+    for name in BACKEND_NAMES:
+        try:
+            backend = resolve_backend(name)
+        except BackendUnavailableError as exc:
+            report.append({"backend": name, "usable": "no", "devices": "-", "note": str(exc)})
+            continue
+        library = importlib.import_module(name)
+        devices = _list_devices(name, library, backend.device)
+        version = getattr(library, "__version__", "")
+        report.append({"backend": name, "usable": "yes", "devices": devices, "note": version})
+    return report
+
+
+def _list_devices(name: str, library: ModuleType, default: Any) -> str:
+    if name == "torch":
+        cuda = [f"cuda:{i}" for i in range(library.cuda.device_count())]
+        return ", ".join(["cpu", *cuda])
+    if name == "cupy":
+        count = library.cuda.runtime.getDeviceCount()
+        return ", ".join(f"cuda:{i}" for i in range(count))
+    return str(default)

@@ -1,0 +1,265 @@
+"""Callbacks: hooks the fit loop calls, in the shape Keras users know.
+
+The protocol is six methods, each optional::
+
+    on_train_begin(logs)   on_epoch_begin(epoch, logs)   on_batch_begin(batch, logs)
+    on_train_end(logs)     on_epoch_end(epoch, logs)     on_batch_end(batch, logs)
+
+``set_model(model)`` is called first. A callback stops training by setting
+``model.stop_training = True``. Epoch logs hold Python floats: ``loss``, the metrics
+(``accuracy`` or ``mae``), their ``val_`` versions when there is validation data, ``lr``
+and ``time`` (seconds). Batch logs hold ``loss`` as a 0-d backend array (reading it as a
+float waits for the device, so only callbacks that need it should).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+from mlpx._errors import MlpxTypeError, MlpxValueError, NonFiniteLossError
+from mlpx.optim import is_improvement, resolve_mode
+
+HOOKS = (
+    "on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_batch_begin",
+    "on_batch_end",
+)
+
+
+class Callback:
+    """Base class with every hook doing nothing."""
+
+    model: Any = None
+
+    def set_model(self, model) -> None:
+        self.model = model
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        pass
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        pass
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        pass
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        pass
+
+    def on_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        pass
+
+    def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        pass
+
+
+class History(Callback):
+    """Records every epoch's logs; ``fit`` returns it.
+
+    Attributes
+    ----------
+    history : dict of str -> list of float
+        ``history["loss"][e]`` is the training loss of epoch e; likewise the metrics,
+        ``val_*``, ``lr`` and ``time`` (seconds per epoch).
+    epoch : list of int
+        The epochs that ran (0-based).
+    wall_time : float
+        Seconds for the whole fit.
+    stop_reason : str or None
+        Why training ended before ``epochs`` ("early_stopping", "tol", ...), if it did.
+    """
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+        self.wall_time = 0.0
+        self.stop_reason: str | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(value)
+
+    def __getitem__(self, key: str) -> list[float]:
+        return self.history[key]
+
+    def __repr__(self) -> str:
+        last = {key: values[-1] for key, values in self.history.items()}
+        return f"History(epochs={len(self.epoch)}, last={last})"
+
+
+class EarlyStopping(Callback):
+    """Stop when a monitored value has not improved for ``patience`` epochs.
+
+    Parameters
+    ----------
+    monitor : str
+        An epoch-log key: "val_loss" (default), "loss", "val_accuracy", ...
+    patience : int
+        Epochs without improvement to wait before stopping.
+    min_delta : float
+        The least change that counts as an improvement.
+    mode : {"auto", "min", "max"}
+        "auto" maximises accuracy-like keys and minimises the rest.
+    restore_best_weights : bool
+        At the end of training, put back the weights of the best epoch.
+
+    Attributes
+    ----------
+    best : float
+    best_epoch : int
+    stopped_epoch : int or None
+    """
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0,
+                 mode: str = "auto", restore_best_weights: bool = True) -> None:
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+            raise MlpxValueError(f"patience={patience!r} must be an int >= 0")
+        self.monitor = monitor
+        self.patience = patience
+        self.min_delta = abs(float(min_delta))
+        self.mode = resolve_mode(mode, monitor)
+        self.restore_best_weights = restore_best_weights
+
+    def on_train_begin(self, logs=None):
+        keys = (logs or {}).get("metrics")
+        if keys is not None and self.monitor not in keys:
+            hint = " (pass validation_data to get val_* keys)" if "val_" in self.monitor else ""
+            raise MlpxValueError(
+                f"EarlyStopping(monitor={self.monitor!r}) is not among the epoch logs "
+                f"{list(keys)}{hint}"
+            )
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_epoch = -1
+        self.stopped_epoch = None
+        self._wait = 0
+        self._best_params = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = logs[self.monitor]
+        if is_improvement(value, self.best, mode=self.mode, min_delta=self.min_delta):
+            self.best, self.best_epoch, self._wait = value, epoch, 0
+            if self.restore_best_weights:
+                self._best_params = self.model.copy_params()
+            return
+        self._wait += 1
+        if self._wait >= self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+            self.model.stop_reason = "early_stopping"
+
+    def on_train_end(self, logs=None):
+        if self.restore_best_weights and self._best_params is not None:
+            self.model._assign_params(self._best_params)
+
+
+class TerminateOnNaN(Callback):
+    """Stop at the first batch whose loss is NaN or infinite, with NonFiniteLossError.
+
+    The fit loop always checks every epoch; this callback checks every batch (each check
+    waits for the device). Either way the model keeps its last finite weights.
+    """
+
+    def on_batch_end(self, batch, logs=None):
+        loss = float((logs or {}).get("loss", 0.0))
+        if not math.isfinite(loss):
+            raise NonFiniteLossError(f"the training loss became {loss} at batch {batch}")
+
+
+class WeightChangeStopping(Callback):
+    """Stop when no parameter moved by more than ``tol`` in an epoch (tutorial 003's rule).
+
+    Parameters
+    ----------
+    tol : float
+        The largest absolute change of any weight or bias over one epoch below which
+        training stops.
+    """
+
+    def __init__(self, tol: float) -> None:
+        tol = float(tol)
+        if not math.isfinite(tol) or tol <= 0:
+            raise MlpxValueError(f"tol={tol!r} must be a finite number > 0, e.g. 1e-6")
+        self.tol = tol
+        self.last_change = math.inf
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = self.model.copy_params()
+
+    def on_epoch_end(self, epoch, logs=None):
+        xp = self.model.xp
+        changes = [xp.max(xp.abs(new - old)) for new, old in zip(self.model.params, self._start)]
+        self.last_change = float(xp.max(xp.stack(changes)))
+        logs["max_weight_change"] = self.last_change
+        if self.last_change < self.tol:
+            self.model.stop_training = True
+            self.model.stop_reason = "tol"
+
+
+class ProgressBar(Callback):
+    """A tqdm progress bar over epochs, with a line of logs every ``print_every`` epochs.
+
+    Parameters
+    ----------
+    print_every : int or None
+        Print ``epoch N/M  loss ...`` every this many epochs (and the last); None: bar only.
+    file : file-like
+        Where to write (default: standard error).
+    """
+
+    def __init__(self, print_every: int | None = None, file=None) -> None:
+        self.print_every = print_every
+        self.file = file
+
+    def on_train_begin(self, logs=None):
+        from tqdm.auto import tqdm
+
+        self.epochs = (logs or {}).get("epochs")
+        self._bar = tqdm(total=self.epochs, unit="epoch", file=self.file or sys.stderr,
+                         dynamic_ncols=True, leave=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        shown = {k: v for k, v in (logs or {}).items() if k not in ("time", "lr")}
+        self._bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
+        self._bar.update(1)
+        last = self.epochs is not None and epoch + 1 == self.epochs
+        if self.print_every and ((epoch + 1) % self.print_every == 0 or last or epoch == 0):
+            values = "  ".join(f"{k} {v:.4f}" for k, v in shown.items())
+            self._bar.write(f"epoch {epoch + 1}/{self.epochs}  {values}", file=self.file)
+
+    def on_train_end(self, logs=None):
+        self._bar.close()
+
+
+class CallbackList:
+    """Calls a hook on every callback in order; objects may define any subset of hooks."""
+
+    def __init__(self, callbacks: list, model) -> None:
+        for callback in callbacks:
+            if not any(callable(getattr(callback, hook, None)) for hook in HOOKS):
+                raise MlpxTypeError(
+                    f"callbacks entry {callback!r} has none of the callback hooks "
+                    f"({', '.join(HOOKS)}); subclass mlpx.callbacks.Callback"
+                )
+        self.callbacks = list(callbacks)
+        for callback in self.callbacks:
+            set_model = getattr(callback, "set_model", None)
+            if callable(set_model):
+                set_model(model)
+            else:
+                callback.model = model
+        self.wants_batch_end = any(
+            _overrides(callback, "on_batch_end") for callback in self.callbacks
+        )
+
+    def call(self, hook: str, *args) -> None:
+        for callback in self.callbacks:
+            method = getattr(callback, hook, None)
+            if callable(method):
+                method(*args)
+
+
+def _overrides(callback, hook: str) -> bool:
+    method = getattr(type(callback), hook, None)
+    return method is not None and method is not getattr(Callback, hook)

@@ -1,0 +1,594 @@
+"""The MLP: a stack of Dense layers and a loss.
+
+``MLP`` owns the parameters and knows how to run the network forward, backpropagate one
+batch (``loss_and_grads``), predict and evaluate. The fit loop (epochs, batches,
+optimizers, callbacks) lives in :mod:`mlpx.train`; ``MLP.fit`` only forwards to it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from mlpx._backend import (
+    Backend,
+    as_backend_array,
+    dtype_name,
+    from_host,
+    is_host_array,
+    resolve_backend,
+    resolve_dtype,
+    to_numpy,
+)
+from mlpx._errors import MlpxTypeError, MlpxValueError
+from mlpx._targets import default_classes, encode_targets
+from mlpx.activations import get_activation
+from mlpx.init import initial_params, resolve_initializers
+from mlpx.layers import Dense
+from mlpx.losses import get_loss
+
+
+class Intermediates(NamedTuple):
+    """Every layer's values from one forward pass (tutorial 004's cache).
+
+    Attributes
+    ----------
+    inputs : array of shape (n_samples, n_features)
+    pre_activations : list of arrays
+        ``z_l = a_{l-1} @ W_l + b_l`` for each layer l, shape (n_samples, layer_sizes[l]).
+    activations : list of arrays
+        ``a_l = f_l(z_l)`` for each layer; the last one is the network output.
+    """
+
+    inputs: Any
+    pre_activations: list
+    activations: list
+
+    @property
+    def output(self):
+        return self.activations[-1]
+
+
+def _check_layer_sizes(layer_sizes) -> list[int]:
+    try:
+        sizes = list(layer_sizes)
+    except TypeError:
+        raise MlpxTypeError(
+            f"layer_sizes={layer_sizes!r} must be a list of ints such as [2, 16, 8, 1]"
+        ) from None
+    if len(sizes) < 2:
+        raise MlpxValueError(
+            f"layer_sizes={sizes!r} needs at least two sizes (inputs and outputs), e.g. [2, 1]"
+        )
+    for size in sizes:
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+            raise MlpxValueError(
+                f"layer_sizes={sizes!r} has {size!r}; every size must be an int >= 1"
+            )
+    return [int(size) for size in sizes]
+
+
+def _check_activations(activations, n_layers: int) -> list:
+    if activations is None:
+        return [get_activation("relu")] * (n_layers - 1) + [get_activation("identity")]
+    if isinstance(activations, str):
+        raise MlpxTypeError(
+            f"activations={activations!r} must be a list with one name per weight layer "
+            f"({n_layers}), e.g. {['relu'] * (n_layers - 1) + ['sigmoid']}"
+        )
+    names = list(activations)
+    if len(names) != n_layers:
+        raise MlpxValueError(
+            f"activations has {len(names)} entries but layer_sizes gives {n_layers} weight "
+            f"layers; give one activation per layer ({n_layers})"
+        )
+    resolved = [get_activation(name, parameter=f"activations[{i}]") for i, name in
+                enumerate(names)]
+    for i, act in enumerate(resolved[:-1]):
+        if act.output_only:
+            raise MlpxValueError(
+                f"activations[{i}]={act.name!r} is only allowed on the output layer; use "
+                "relu, tanh or another element-wise activation in hidden layers"
+            )
+    return resolved
+
+
+def _check_alpha(alpha) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating, np.integer)):
+        raise MlpxTypeError(f"alpha={alpha!r} must be a number >= 0 (the L2 penalty)")
+    if not math.isfinite(alpha) or alpha < 0:
+        raise MlpxValueError(f"alpha={alpha!r} must be a finite number >= 0 (the L2 penalty)")
+    return float(alpha)
+
+
+def _check_seed(seed):
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise MlpxValueError(f"seed={seed!r} must be None or an int >= 0")
+    return int(seed)
+
+
+class MLP:
+    """A multi-layer perceptron trained by backpropagation on any array-API backend.
+
+    Parameters
+    ----------
+    layer_sizes : list of int
+        Units per layer, inputs first: ``[2, 16, 8, 1]`` is 2 inputs, hidden layers of 16
+        and 8 units, and 1 output.
+    activations : list of str, optional
+        One per weight layer (``len(layer_sizes) - 1``): identity, sigmoid, tanh, relu,
+        leaky_relu, elu, softplus, gelu, or softmax (output only). Default: relu in the
+        hidden layers and identity at the output (regression).
+    loss : {"mse", "binary_crossentropy", "categorical_crossentropy"}, optional
+        Default: inferred from the output activation (sigmoid -> binary cross-entropy,
+        softmax -> categorical cross-entropy, otherwise mse).
+    backend : str or array-API namespace
+        "numpy", "cupy", "torch" or "array_api_strict" (or the namespace itself).
+    dtype : {"float32", "float64"}
+    seed : int, optional
+        Seeds the initial weights and the shuffling; the same seed gives the same initial
+        weights on every backend.
+    alpha : float
+        L2 penalty on the weights (not the biases): the loss gains
+        ``alpha / 2 * sum(W**2)``.
+    init : str or list of str, optional
+        glorot_uniform, glorot_normal, he_uniform or he_normal, for all layers or one per
+        layer. Default: He for the ReLU family, Glorot otherwise.
+    device : optional
+        The backend device (e.g. "cuda:1" for torch). Default: the backend's own choice.
+
+    Attributes
+    ----------
+    params : list of arrays
+        ``[W1, b1, W2, b2, ...]``, W of shape (fan_in, fan_out), b of shape (fan_out,).
+    classes_ : numpy array or None
+        The class labels the outputs stand for (None for regression).
+    n_features_in_ : int
+    history_ : History or None
+        What the last ``fit`` returned.
+    """
+
+    def __init__(
+        self,
+        layer_sizes,
+        activations=None,
+        loss: str | None = None,
+        backend: Any = "numpy",
+        dtype: str = "float32",
+        seed: int | None = None,
+        alpha: float = 0.0,
+        init=None,
+        device: Any = None,
+    ) -> None:
+        sizes = _check_layer_sizes(layer_sizes)
+        acts = _check_activations(activations, len(sizes) - 1)
+        if acts[-1].name == "softmax" and sizes[-1] < 2:
+            raise MlpxValueError(
+                "a softmax output needs at least 2 units (one per class); for two classes use "
+                "1 sigmoid unit or 2 softmax units"
+            )
+        self.loss = get_loss(loss, output_activation=acts[-1].name)
+        self.alpha = _check_alpha(alpha)
+        self.seed = _check_seed(seed)
+        initializers = resolve_initializers(init, [act.name for act in acts])
+        self.backend = resolve_backend(backend, device)
+        self.dtype = resolve_dtype(dtype, xp=self.backend.xp)
+        self.layer_sizes = sizes
+        self.activations = [act.name for act in acts]
+        self.init = initializers
+
+        init_seed, shuffle_seed = np.random.SeedSequence(self.seed).spawn(2)
+        host_params = initial_params(sizes, initializers, np.random.default_rng(init_seed))
+        self.shuffle_rng = np.random.default_rng(shuffle_seed)
+        device_params = [from_host(p, backend=self.backend, dtype=self.dtype)
+                         for p in host_params]
+        xp = self.backend.xp
+        self.layers = [
+            Dense(device_params[2 * i], device_params[2 * i + 1], act, xp=xp)
+            for i, act in enumerate(acts)
+        ]
+        self.classes_ = default_classes(self.task, self.n_outputs)
+        self.n_features_in_ = sizes[0]
+        self.history_ = None
+        self.stop_training = False
+        self.stop_reason = None
+        self._has_seen_labels = False
+
+    # --- description ------------------------------------------------------------------
+
+    @property
+    def xp(self):
+        """The array-API namespace of the model's backend."""
+        return self.backend.xp
+
+    @property
+    def n_outputs(self) -> int:
+        return self.layer_sizes[-1]
+
+    @property
+    def task(self) -> str:
+        """"binary", "multiclass" or "regression", from the loss."""
+        return self.loss.task
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.task != "regression"
+
+    def __repr__(self) -> str:
+        return (
+            f"MLP({self.layer_sizes}, activations={self.activations}, loss={self.loss.name!r}, "
+            f"backend={self.backend.name!r}, dtype={dtype_name(self.dtype)!r}, seed={self.seed})"
+        )
+
+    # --- parameters -------------------------------------------------------------------
+
+    @property
+    def params(self) -> list:
+        """``[W1, b1, W2, b2, ...]`` on the model's backend; W (fan_in, fan_out), b (fan_out,)."""
+        params = []
+        for layer in self.layers:
+            params.extend((layer.W, layer.b))
+        return params
+
+    @params.setter
+    def params(self, new_params) -> None:
+        self.set_params(new_params)
+
+    def param_shapes(self) -> list[tuple[int, ...]]:
+        shapes = []
+        for fan_in, fan_out in zip(self.layer_sizes[:-1], self.layer_sizes[1:]):
+            shapes.extend(((fan_in, fan_out), (fan_out,)))
+        return shapes
+
+    def set_params(self, new_params) -> None:
+        """Replace all parameters at once; validated before anything changes.
+
+        Parameters
+        ----------
+        new_params : list of arrays
+            ``[W1, b1, ...]`` with the shapes of :attr:`params`; NumPy arrays are moved to the
+            model's backend and cast to its dtype.
+
+        Raises
+        ------
+        MlpxValueError
+            Wrong count, wrong shape, or NaN/inf values.
+        """
+        shapes = self.param_shapes()
+        try:
+            new_params = list(new_params)
+        except TypeError:
+            raise MlpxTypeError("params must be a list of arrays [W1, b1, W2, b2, ...]") from None
+        if len(new_params) != len(shapes):
+            raise MlpxValueError(
+                f"params has {len(new_params)} arrays but this network needs {len(shapes)} "
+                "([W1, b1, W2, b2, ...], one W and one b per layer)"
+            )
+        converted = []
+        for i, (param, shape) in enumerate(zip(new_params, shapes)):
+            label = f"params[{i}] ({'W' if i % 2 == 0 else 'b'}{i // 2 + 1})"
+            array = as_backend_array(param, backend=self.backend, name=label, dtype=self.dtype)
+            if tuple(array.shape) != shape:
+                raise MlpxValueError(
+                    f"{label} has shape {tuple(array.shape)}; this network needs {shape}"
+                )
+            if not bool(self.xp.all(self.xp.isfinite(array))):
+                raise MlpxValueError(f"{label} contains NaN or infinite values")
+            converted.append(array)
+        self._assign_params(converted)
+
+    def _assign_params(self, params: list) -> None:
+        """Put already validated arrays into the layers (no checks: the training hot path)."""
+        for i, layer in enumerate(self.layers):
+            layer.W, layer.b = params[2 * i], params[2 * i + 1]
+
+    def copy_params(self) -> list:
+        """Independent copies of the parameters (for restoring best or last finite weights)."""
+        return [self.xp.asarray(p, copy=True) for p in self.params]
+
+    # --- input checks -----------------------------------------------------------------
+
+    def check_X(self, X, *, name: str = "X"):
+        """Validate features and return them on the model's backend in its dtype.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Raises
+        ------
+        MlpxValueError, MlpxTypeError
+            Wrong ndim, empty, wrong number of features, non-numeric, NaN/inf, or an array of
+            another library.
+        """
+        if is_host_array(X):
+            host = np.asarray(X)
+            if host.dtype.kind not in "biuf":
+                try:
+                    host = host.astype(np.float64)
+                except (TypeError, ValueError):
+                    raise MlpxTypeError(
+                        f"{name} must be numeric, got dtype {host.dtype}; encode text or "
+                        "categorical columns as numbers first"
+                    ) from None
+            self._check_X_shape(host.shape, name=name)
+            if host.dtype.kind == "f" and not np.all(np.isfinite(host)):
+                raise MlpxValueError(
+                    f"{name} contains NaN or infinite values; drop or impute them first"
+                )
+            return from_host(host, backend=self.backend, dtype=self.dtype)
+        array = as_backend_array(X, backend=self.backend, name=name)
+        if not self.xp.isdtype(array.dtype, ("real floating", "integral", "bool")):
+            raise MlpxTypeError(f"{name} must be numeric, got dtype {array.dtype}")
+        self._check_X_shape(tuple(array.shape), name=name)
+        array = self.xp.astype(array, self.dtype)
+        if not bool(self.xp.all(self.xp.isfinite(array))):
+            raise MlpxValueError(
+                f"{name} contains NaN or infinite values; drop or impute them first"
+            )
+        return array
+
+    def _check_X_shape(self, shape: tuple, *, name: str) -> None:
+        if len(shape) != 2:
+            hint = " (for one feature use X.reshape(-1, 1))" if len(shape) == 1 else ""
+            raise MlpxValueError(
+                f"{name} must be 2-D of shape (n_samples, n_features), got shape {shape}{hint}"
+            )
+        if shape[0] == 0:
+            raise MlpxValueError(f"{name} is empty (0 samples); pass at least one sample")
+        if shape[1] != self.n_features_in_:
+            raise MlpxValueError(
+                f"{name} has {shape[1]} features but the model expects {self.n_features_in_} "
+                f"(layer_sizes[0]); build the model with layer_sizes[0]={shape[1]}"
+            )
+
+    def check_Xy(self, X, y, *, learn_classes: bool = False, classes=None, names=("X", "y")):
+        """Validate X and y together; return ``(X, Y, classes)`` on the backend.
+
+        Y is the float target matrix of shape (n_samples, n_outputs). Labels are mapped
+        through ``classes`` (default: ``classes_``); with ``learn_classes`` they are learned
+        from y instead, as a first fit does. The model itself is not changed.
+        """
+        X_checked = self.check_X(X, name=names[0])
+        if learn_classes:
+            classes = None
+        elif classes is None:
+            classes = self.classes_
+        Y, classes = encode_targets(
+            y,
+            task=self.task,
+            n_outputs=self.n_outputs,
+            classes=classes,
+            n_samples=X_checked.shape[0],
+            backend=self.backend,
+            dtype=self.dtype,
+            name=names[1],
+        )
+        return X_checked, Y, classes
+
+    # --- forward and backward ---------------------------------------------------------
+
+    def _forward(self, X):
+        """The network output for already checked X, shape (n_samples, n_outputs)."""
+        a = X
+        for layer in self.layers:
+            a = layer.forward(a)
+        return a
+
+    def forward(self, X, return_intermediates: bool = False):
+        """Run the network forward.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        return_intermediates : bool
+            Also return every layer's pre-activation and activation.
+
+        Returns
+        -------
+        output : array of shape (n_samples, n_outputs)
+            When ``return_intermediates`` is false.
+        Intermediates
+            When it is true: ``inputs``, ``pre_activations`` (z per layer) and
+            ``activations`` (a per layer; the last is the output).
+        """
+        X = self.check_X(X)
+        output = self._forward(X)
+        if not return_intermediates:
+            return output
+        return Intermediates(
+            inputs=X,
+            pre_activations=[layer.cache[1] for layer in self.layers],
+            activations=[layer.cache[2] for layer in self.layers],
+        )
+
+    def _penalty(self):
+        """alpha / 2 * sum of squared weights (biases are not penalised); 0-d array."""
+        xp = self.xp
+        total = xp.zeros((), dtype=self.dtype, device=self.backend.device)
+        if self.alpha == 0.0:
+            return total
+        for layer in self.layers:
+            total = total + xp.sum(layer.W * layer.W)
+        return 0.5 * self.alpha * total
+
+    def _loss_value(self, Y, output):
+        """Data loss + penalty for the last forward pass; 0-d array."""
+        z_out = self.layers[-1].cache[1]
+        return self.loss.value(Y, z_out, output, xp=self.xp) + self._penalty()
+
+    def _backward(self, Y, output) -> list:
+        """Backpropagate the loss through every layer; returns grads in the order of params."""
+        xp = self.xp
+        out_layer = self.layers[-1]
+        _, z_out, _ = out_layer.cache
+        if self.loss.grad_logits is not None:
+            grad = out_layer.backward_from_pre_activation(
+                self.loss.grad_logits(Y, z_out, output, xp=xp)
+            )
+        else:
+            grad = out_layer.backward(self.loss.grad_output(Y, z_out, output, xp=xp))
+        for layer in reversed(self.layers[:-1]):
+            grad = layer.backward(grad)
+        grads = []
+        for layer in self.layers:
+            grad_W = layer.grad_W + self.alpha * layer.W if self.alpha else layer.grad_W
+            grads.extend((grad_W, layer.grad_b))
+        return grads
+
+    def _loss_and_grads(self, X, Y):
+        """One forward and backward pass on checked arrays.
+
+        Returns
+        -------
+        loss : 0-d array
+        grads : list of arrays in the order of params
+        output : array of shape (n_samples, n_outputs)
+        """
+        output = self._forward(X)
+        loss = self._loss_value(Y, output)
+        return loss, self._backward(Y, output), output
+
+    def loss_and_grads(self, X, y) -> tuple[float, list]:
+        """The loss on (X, y) and its gradient with respect to every parameter.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of labels or targets
+
+        Returns
+        -------
+        loss : float
+        grads : list of arrays
+            ``[dL/dW1, dL/db1, ...]``, the shapes of :attr:`params`, on the backend.
+        """
+        X, Y, _ = self.check_Xy(X, y)
+        loss, grads, _ = self._loss_and_grads(X, Y)
+        return float(loss), grads
+
+    # --- prediction and evaluation ----------------------------------------------------
+
+    def predict_proba(self, X):
+        """Class probabilities, the output layer's activations.
+
+        Returns
+        -------
+        array of shape (n_samples, n_outputs)
+            For one sigmoid unit, the probability of ``classes_[1]``; for softmax, one column
+            per class of ``classes_``.
+        """
+        if not self.is_classifier:
+            raise MlpxTypeError(
+                "predict_proba is for classifiers (sigmoid or softmax output with a "
+                "cross-entropy loss); use predict for this regression model"
+            )
+        return self.forward(X)
+
+    def _class_indices(self, output):
+        """Predicted class index per sample (n_samples,), or a 0/1 matrix for multi-label."""
+        xp = self.xp
+        if self.task == "multiclass":
+            return xp.argmax(output, axis=1)
+        indices = xp.astype(output >= 0.5, xp.int64)
+        return indices[:, 0] if self.n_outputs == 1 else indices
+
+    def predict(self, X):
+        """Labels for classifiers (in the values of ``classes_``), values for regression.
+
+        Returns
+        -------
+        array of shape (n_samples,) or (n_samples, n_outputs)
+            On the model's backend, except string labels, which come back as NumPy.
+        """
+        output = self.forward(X)
+        if not self.is_classifier:
+            return output[:, 0] if self.n_outputs == 1 else output
+        indices = self._class_indices(output)
+        if indices.ndim == 2:
+            return indices
+        classes = self.classes_
+        if classes.dtype.kind not in "biuf":
+            return classes[to_numpy(indices)]
+        if np.array_equal(classes, np.arange(classes.size)):
+            return indices
+        return self.xp.take(from_host(classes, backend=self.backend), indices, axis=0)
+
+    def _metric_sums(self, Y, output) -> dict:
+        """Per-batch sums (0-d arrays) that average into the epoch's metrics."""
+        xp = self.xp
+        if self.task == "regression":
+            return {"mae": xp.sum(xp.abs(output - Y)) / Y.shape[1]}
+        if self.task == "multiclass":
+            correct = xp.argmax(output, axis=1) == xp.argmax(Y, axis=1)
+            return {"accuracy": xp.sum(xp.astype(correct, self.dtype))}
+        correct = (output >= 0.5) == (Y >= 0.5)
+        return {"accuracy": xp.sum(xp.astype(correct, self.dtype)) / Y.shape[1]}
+
+    def _evaluate_checked(self, X, Y) -> dict[str, float]:
+        output = self._forward(X)
+        loss = self._loss_value(Y, output)
+        n_samples = X.shape[0]
+        metrics = {"loss": float(loss)}
+        for name, total in self._metric_sums(Y, output).items():
+            metrics[name] = float(total) / n_samples
+        return metrics
+
+    def evaluate(self, X, y) -> dict[str, float]:
+        """Loss and metrics on (X, y).
+
+        Returns
+        -------
+        dict
+            ``{"loss": ..., "accuracy": ...}`` for classifiers, ``{"loss": ..., "mae": ...}``
+            for regression; Python floats. The loss includes the L2 penalty.
+        """
+        X, Y, _ = self.check_Xy(X, y)
+        return self._evaluate_checked(X, Y)
+
+    def score(self, X, y) -> float:
+        """Accuracy for classifiers, R^2 for regression (as in scikit-learn)."""
+        X, Y, _ = self.check_Xy(X, y)
+        if self.is_classifier:
+            return self._evaluate_checked(X, Y)["accuracy"]
+        xp = self.xp
+        output = self._forward(X)
+        residual = xp.sum((Y - output) ** 2)
+        total = xp.sum((Y - xp.mean(Y, axis=0)) ** 2)
+        return 1.0 - float(residual) / max(float(total), np.finfo(np.float64).tiny)
+
+    # --- training ---------------------------------------------------------------------
+
+    def fit(self, X, y, epochs: int = 200, batch_size: int | None = 32, optimizer="adam",
+            learning_rate=None, shuffle: bool = True, validation_data=None, callbacks=None,
+            verbose: bool = False, tol: float | None = None):
+        """Train with backpropagation; see :func:`mlpx.train.fit` for every parameter.
+
+        Returns
+        -------
+        History
+        """
+        from mlpx.train import fit
+
+        return fit(self, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+                   learning_rate=learning_rate, shuffle=shuffle,
+                   validation_data=validation_data, callbacks=callbacks, verbose=verbose,
+                   tol=tol)
+
+    def _clone(self, **overrides) -> MLP:
+        """A new model with the same architecture (and overrides), parameters copied over."""
+        config = dict(
+            layer_sizes=self.layer_sizes, activations=self.activations, loss=self.loss.name,
+            backend=self.backend, dtype=dtype_name(self.dtype), seed=self.seed,
+            alpha=self.alpha, init=self.init,
+        )
+        config.update(overrides)
+        clone = MLP(**config)
+        clone.params = [self.xp.astype(p, clone.dtype) for p in self.params]
+        clone.classes_ = self.classes_
+        clone._has_seen_labels = self._has_seen_labels
+        return clone
