@@ -4,7 +4,7 @@ The same forward pass, backpropagation and optimizers train on NumPy, CuPy, PyTo
 array-api-strict arrays.
 """
 
-from mlpx import callbacks, optim
+from mlpx import callbacks, datasets, optim
 from mlpx._backend import Backend, backend_report, resolve_backend, to_numpy
 from mlpx._errors import (
     BackendUnavailableError,

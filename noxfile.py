@@ -1,0 +1,68 @@
+"""Test, lint, example and benchmark sessions; each installs what it needs.
+
+    nox -s tests-numpy              # the core suite on NumPy (also the backend-independent tests)
+    nox -s tests-array_api_strict   # every xp-parametrised test on array-api-strict
+    nox -s tests-torch              # ... on PyTorch tensors (torch==2.13.0, CPU build here)
+    nox -s tests-cupy               # ... on CuPy (needs an NVIDIA GPU)
+    nox -s lint examples
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests-numpy", "tests-array_api_strict", "lint", "examples"]
+nox.options.reuse_existing_virtualenvs = True
+
+TORCH = "torch==2.13.0"
+
+
+def _install(session: nox.Session, *extras: str) -> None:
+    session.install("-e", f".[{','.join(('test', *extras))}]" if extras else ".[test]")
+
+
+@nox.session(name="tests-numpy")
+def tests_numpy(session: nox.Session) -> None:
+    """All tests on NumPy, including the CLI, datasets and examples' building blocks."""
+    _install(session)
+    session.run("pytest", "--backend", "numpy", *session.posargs)
+
+
+@nox.session(name="tests-array_api_strict")
+def tests_array_api_strict(session: nox.Session) -> None:
+    """The xp-parametrised tests on array-api-strict: proof that nothing NumPy-only slipped in."""
+    _install(session)
+    session.run("pytest", "--backend", "array_api_strict", *session.posargs)
+
+
+@nox.session(name="tests-torch")
+def tests_torch(session: nox.Session) -> None:
+    """The xp-parametrised tests on PyTorch tensors, plus the autograd oracle tests."""
+    _install(session)
+    session.install(TORCH)
+    session.run("pytest", "--backend", "torch", *session.posargs)
+
+
+@nox.session(name="tests-cupy")
+def tests_cupy(session: nox.Session) -> None:
+    """The xp-parametrised tests on CuPy; needs an NVIDIA GPU and CUDA 12/13."""
+    _install(session)
+    session.install("cupy-cuda13x")
+    session.run("pytest", "--backend", "cupy", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff over the package, tests, examples and benchmarks."""
+    session.install("ruff")
+    session.run("ruff", "check", "mlpx", "tests", "examples", "benchmarks", "noxfile.py")
+
+
+@nox.session
+def examples(session: nox.Session) -> None:
+    """Run every example script end to end (quick settings through MLPX_EXAMPLE_QUICK=1)."""
+    _install(session)
+    import pathlib
+
+    for script in sorted(pathlib.Path("examples").glob("*.py")):
+        session.run("python", str(script), env={"MLPX_EXAMPLE_QUICK": "1", "MPLBACKEND": "Agg"})
