@@ -146,8 +146,7 @@ def resolve_backend(backend: Any = "numpy", device: Any = None) -> Backend:
 
 def resolve_dtype(dtype: Any, *, xp: ModuleType) -> Any:
     """Map ``"float32"``/``"float64"`` (or the dtype object) to ``xp``'s floating dtype."""
-    name = dtype if isinstance(dtype, str) else getattr(dtype, "name", str(dtype))
-    name = str(name).rsplit(".", 1)[-1]
+    name = dtype if isinstance(dtype, str) else dtype_name(dtype)
     if name not in DTYPE_NAMES:
         raise MlpxValueError(
             f"dtype={dtype!r} is not supported; use 'float32' (default) or 'float64'"
@@ -156,7 +155,12 @@ def resolve_dtype(dtype: Any, *, xp: ModuleType) -> Any:
 
 
 def dtype_name(dtype: Any) -> str:
-    """The plain name ("float32"/"float64") of a floating dtype from any backend."""
+    """The plain name ("float32"/"float64") of a dtype from any backend (or a numpy type)."""
+    if isinstance(dtype, type) and issubclass(dtype, np.generic):
+        return np.dtype(dtype).name
+    name = getattr(dtype, "name", None)
+    if isinstance(name, str):
+        return name
     return str(dtype).rsplit(".", 1)[-1]
 
 
@@ -249,7 +253,7 @@ def to_numpy(array: Any) -> np.ndarray:
         return array.detach().cpu().numpy()
     if array_api_compat.is_cupy_array(array):
         return array.get()
-    if array_api_compat.is_array_api_strict_obj(array):
+    if _name_of_namespace(array_api_compat.array_namespace(array)) == "array_api_strict":
         return np.from_dlpack(array)
     return np.asarray(array)
 

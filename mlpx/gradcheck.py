@@ -11,15 +11,14 @@ stays meaningful where single elements are close to zero.
 
 from __future__ import annotations
 
+import math
+
 from mlpx._errors import MlpxValueError
 
 
 def _unit_perturbation(shape, flat_index: int, eps: float, *, xp, dtype, device):
     """An array of ``shape`` that is ``eps`` at ``flat_index`` and 0 elsewhere."""
-    size = 1
-    for extent in shape:
-        size *= extent
-    positions = xp.arange(size, device=device)
+    positions = xp.arange(math.prod(shape), device=device)
     one_hot = xp.astype(positions == flat_index, dtype)
     return xp.reshape(eps * one_hot, shape)
 
@@ -45,7 +44,7 @@ def numerical_grads(model, X, Y, eps: float = 1e-6) -> list:
     grads = []
     for k, param in enumerate(original):
         values = []
-        for flat_index in range(param.size):
+        for flat_index in range(math.prod(param.shape)):
             delta = _unit_perturbation(param.shape, flat_index, eps, xp=xp, dtype=param.dtype,
                                        device=device)
             losses = []

@@ -13,7 +13,6 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from mlpx._backend import (
-    Backend,
     as_backend_array,
     dtype_name,
     from_host,
@@ -514,6 +513,8 @@ class MLP:
         classes = self.classes_
         if classes.dtype.kind not in "biuf":
             return classes[to_numpy(indices)]
+        if classes.dtype.kind == "b":
+            return self.xp.astype(indices, self.xp.bool)
         if np.array_equal(classes, np.arange(classes.size)):
             return indices
         return self.xp.take(from_host(classes, backend=self.backend), indices, axis=0)

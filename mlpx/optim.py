@@ -37,7 +37,8 @@ def _check_fraction(value, *, parameter: str, low_inclusive: bool = True) -> flo
     value = float(value)
     ok = (0.0 <= value < 1.0) if low_inclusive else (0.0 < value < 1.0)
     if not ok:
-        raise MlpxValueError(f"{parameter}={value!r} must be in {'[0' if low_inclusive else '(0'}, 1)")
+        interval = "[0, 1)" if low_inclusive else "(0, 1)"
+        raise MlpxValueError(f"{parameter}={value!r} must be in {interval}")
     return value
 
 
@@ -134,7 +135,8 @@ class CosineDecay(Schedule):
     def __call__(self, epoch: int) -> float:
         progress = min(epoch, self.total_epochs) / self.total_epochs
         cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
-        return self.min_learning_rate + (self.initial_learning_rate - self.min_learning_rate) * cosine
+        span = self.initial_learning_rate - self.min_learning_rate
+        return self.min_learning_rate + span * cosine
 
 
 class ReduceLROnPlateau(Schedule):

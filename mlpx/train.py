@@ -19,6 +19,7 @@ from mlpx._errors import MlpxTypeError, MlpxValueError, NonFiniteLossError
 from mlpx.callbacks import CallbackList, History, ProgressBar, WeightChangeStopping
 from mlpx.optim import Schedule, as_schedule, check_learning_rate, get_optimizer
 
+
 def _check_positive_int(value, *, parameter: str, hint: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) and not (
         hasattr(value, "__index__")
