@@ -123,13 +123,6 @@ class EarlyStopping(Callback):
         self.restore_best_weights = restore_best_weights
 
     def on_train_begin(self, logs=None):
-        keys = (logs or {}).get("metrics")
-        if keys is not None and self.monitor not in keys:
-            hint = " (pass validation_data to get val_* keys)" if "val_" in self.monitor else ""
-            raise MlpxValueError(
-                f"EarlyStopping(monitor={self.monitor!r}) is not among the epoch logs "
-                f"{list(keys)}{hint}"
-            )
         self.best = math.inf if self.mode == "min" else -math.inf
         self.best_epoch = -1
         self.stopped_epoch = None

@@ -177,11 +177,6 @@ class ReduceLROnPlateau(Schedule):
         return self._current
 
     def observe(self, epoch: int, logs: dict[str, float]) -> None:
-        if self.monitor not in logs:
-            raise MlpxValueError(
-                f"ReduceLROnPlateau monitors {self.monitor!r}, which the epoch logs do not "
-                f"have ({', '.join(logs)}); pass validation_data for val_* keys"
-            )
         value = logs[self.monitor]
         if is_improvement(value, self._best, mode=self.mode, min_delta=self.min_delta):
             self._best, self._wait = value, 0

@@ -16,7 +16,7 @@ import time
 
 from mlpx._backend import from_host
 from mlpx._errors import MlpxTypeError, MlpxValueError, NonFiniteLossError
-from mlpx.callbacks import CallbackList, History, ProgressBar, WeightChangeStopping
+from mlpx.callbacks import HOOKS, CallbackList, History, ProgressBar, WeightChangeStopping
 from mlpx.optim import Schedule, as_schedule, check_learning_rate, get_optimizer
 
 
@@ -49,6 +49,30 @@ def _epoch_log_keys(model, has_validation: bool, tol) -> list[str]:
     if tol is not None:
         keys.append("max_weight_change")
     return keys + ["lr", "time"]
+
+
+def _as_callback_list(callbacks) -> list:
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, (list, tuple)):
+        return list(callbacks)
+    if any(callable(getattr(callbacks, hook, None)) for hook in HOOKS):
+        return [callbacks]
+    raise MlpxTypeError(
+        f"callbacks={callbacks!r} must be a list of mlpx.callbacks.Callback objects"
+    )
+
+
+def _check_monitors(watchers: list, keys: list[str]) -> None:
+    """Every callback or schedule that monitors a log key must name one the epochs will log."""
+    for watcher in watchers:
+        monitor = getattr(watcher, "monitor", None)
+        if isinstance(monitor, str) and monitor not in keys:
+            hint = "; pass validation_data to get val_* keys" if monitor.startswith("val_") else ""
+            raise MlpxValueError(
+                f"{type(watcher).__name__}(monitor={monitor!r}) watches a key the epoch logs "
+                f"will not have; use one of {keys}{hint}"
+            )
 
 
 def fit(model, X, y, *, epochs: int = 200, batch_size: int | None = 32, optimizer="adam",
@@ -110,13 +134,14 @@ def fit(model, X, y, *, epochs: int = 200, batch_size: int | None = 32, optimize
     if tol is not None:
         extra.append(WeightChangeStopping(tol))
     history = History()
-    callback_list = CallbackList([history, *(callbacks or []), *extra], model)
+    callback_list = CallbackList([history, *_as_callback_list(callbacks), *extra], model)
 
     X, Y, classes = model.check_Xy(X, y, learn_classes=not model._has_seen_labels)
     if validation_data is not None:
         X_val, Y_val, _ = model.check_Xy(*validation_data, classes=classes,
                                          names=("validation_data[0]", "validation_data[1]"))
     keys = _epoch_log_keys(model, validation_data is not None, tol)
+    _check_monitors([*callback_list.callbacks, schedule], keys)
     if verbose:
         print_every = max(1, epochs // 10)
         callback_list = CallbackList([*callback_list.callbacks, ProgressBar(print_every)], model)
