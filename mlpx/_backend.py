@@ -83,6 +83,22 @@ def _default_device(name: str, library: ModuleType) -> Any:
     return library.asarray(0.0).device  # array_api_strict
 
 
+def _cupy_device(cupy: ModuleType, device: Any) -> Any:
+    """``N``, ``"cuda:N"`` or a ``cupy.cuda.Device`` as a ``cupy.cuda.Device``."""
+    if isinstance(device, cupy.cuda.Device):
+        return device
+    text = str(device)
+    index = text.split(":", 1)[1] if text.startswith("cuda") and ":" in text else text
+    if text == "cuda":
+        index = "0"
+    try:
+        return cupy.cuda.Device(int(index))
+    except ValueError:
+        raise MlpxValueError(
+            f"device={device!r} is not a CUDA device for backend='cupy'; use 'cuda:0', 'cuda:1'"
+        ) from None
+
+
 def _name_of_namespace(namespace: Any) -> str | None:
     checks = {
         "numpy": array_api_compat.is_numpy_namespace,
@@ -138,6 +154,15 @@ def resolve_backend(backend: Any = "numpy", device: Any = None) -> Backend:
         device = _default_device(name, library)
     elif name == "torch":
         device = library.device(device)
+    elif name == "cupy":
+        device = _cupy_device(library, device)
+    elif str(device).lower() in ("cpu", "cpu_device"):
+        device = _default_device(name, library)
+    elif name == "numpy" or not isinstance(device, type(_default_device(name, library))):
+        raise MlpxValueError(
+            f"device={device!r} is not available for backend={name!r}, which runs on the CPU "
+            "only; leave device=None or use 'cpu'"
+        )
     xp = library if name == "array_api_strict" else array_api_compat.array_namespace(
         library.asarray([0.0])
     )

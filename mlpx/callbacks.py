@@ -191,38 +191,54 @@ class WeightChangeStopping(Callback):
 
 
 class ProgressBar(Callback):
-    """A tqdm progress bar over epochs, with a line of logs every ``print_every`` epochs.
+    """A tqdm progress bar over epochs, and a line of logs every ``print_every`` epochs.
 
     Parameters
     ----------
     print_every : int or None
-        Print ``epoch N/M  loss ...`` every this many epochs (and the last); None: bar only.
-    file : file-like
-        Where to write (default: standard error).
+        Print ``epoch N/M  loss ...`` every this many epochs (and the first and last) to
+        ``lines_file``; None or 0: no lines.
+    bar : bool
+        Show the bar (on ``bar_file``); False keeps only the lines.
+    bar_file, lines_file : file-like, optional
+        Default: the bar on standard error, the lines on standard output.
     """
 
-    def __init__(self, print_every: int | None = None, file=None) -> None:
+    def __init__(self, print_every: int | None = None, bar: bool = True, bar_file=None,
+                 lines_file=None) -> None:
         self.print_every = print_every
-        self.file = file
+        self.bar = bar
+        self.bar_file = bar_file
+        self.lines_file = lines_file
+        self._bar = None
 
     def on_train_begin(self, logs=None):
-        from tqdm.auto import tqdm
-
         self.epochs = (logs or {}).get("epochs")
-        self._bar = tqdm(total=self.epochs, unit="epoch", file=self.file or sys.stderr,
-                         dynamic_ncols=True, leave=True)
+        if self.bar:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=self.epochs, unit="epoch", file=self.bar_file or sys.stderr,
+                             dynamic_ncols=True, leave=True)
 
     def on_epoch_end(self, epoch, logs=None):
         shown = {k: v for k, v in (logs or {}).items() if k not in ("time", "lr")}
-        self._bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
-        self._bar.update(1)
+        if self._bar is not None:
+            self._bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
+            self._bar.update(1)
         last = self.epochs is not None and epoch + 1 == self.epochs
         if self.print_every and ((epoch + 1) % self.print_every == 0 or last or epoch == 0):
             values = "  ".join(f"{k} {v:.4f}" for k, v in shown.items())
-            self._bar.write(f"epoch {epoch + 1}/{self.epochs}  {values}", file=self.file)
+            line = f"epoch {epoch + 1}/{self.epochs}  {values}"
+            out = self.lines_file or sys.stdout
+            if self._bar is not None:
+                self._bar.write(line, file=out)
+            else:
+                print(line, file=out)
 
     def on_train_end(self, logs=None):
-        self._bar.close()
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
 
 class CallbackList:

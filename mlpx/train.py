@@ -134,7 +134,8 @@ def fit(model, X, y, *, epochs: int = 200, batch_size: int | None = 32, optimize
     if tol is not None:
         extra.append(WeightChangeStopping(tol))
     history = History()
-    callback_list = CallbackList([history, *_as_callback_list(callbacks), *extra], model)
+    # History goes after the callbacks that add to the logs (tol adds max_weight_change).
+    callback_list = CallbackList([*extra, *_as_callback_list(callbacks), history], model)
 
     X, Y, classes = model.check_Xy(X, y, learn_classes=not model._has_seen_labels)
     if validation_data is not None:
@@ -156,26 +157,28 @@ def fit(model, X, y, *, epochs: int = 200, batch_size: int | None = 32, optimize
     state = optimizer.init(model.params)
     started = time.perf_counter()
     callback_list.call("on_train_begin", {"epochs": epochs, "metrics": keys})
-    for epoch in range(epochs):
-        epoch_started = time.perf_counter()
-        lr = schedule(epoch)
-        callback_list.call("on_epoch_begin", epoch, {})
-        X_epoch, Y_epoch = _epoch_order(model, X, Y, shuffle and batch_size < n_samples)
-        logs, state = _run_epoch(model, optimizer, state, X_epoch, Y_epoch, batch_size, lr,
-                                 epoch, callback_list)
-        if validation_data is not None:
-            val_logs = model._evaluate_checked(X_val, Y_val)
-            logs.update({f"val_{key}": value for key, value in val_logs.items()})
-        logs["lr"] = lr
-        logs["time"] = time.perf_counter() - epoch_started
-        schedule.observe(epoch, logs)
-        callback_list.call("on_epoch_end", epoch, logs)
-        if model.stop_training:
-            break
-    history.wall_time = time.perf_counter() - started
-    history.stop_reason = model.stop_reason
-    callback_list.call("on_train_end", {})
-    model.history_ = history
+    try:
+        for epoch in range(epochs):
+            epoch_started = time.perf_counter()
+            lr = schedule(epoch)
+            callback_list.call("on_epoch_begin", epoch, {})
+            X_epoch, Y_epoch = _epoch_order(model, X, Y, shuffle and batch_size < n_samples)
+            logs, state = _run_epoch(model, optimizer, state, X_epoch, Y_epoch, batch_size, lr,
+                                     epoch, callback_list)
+            if validation_data is not None:
+                val_logs = model._evaluate_checked(X_val, Y_val)
+                logs.update({f"val_{key}": value for key, value in val_logs.items()})
+            logs["lr"] = lr
+            logs["time"] = time.perf_counter() - epoch_started
+            schedule.observe(epoch, logs)
+            callback_list.call("on_epoch_end", epoch, logs)
+            if model.stop_training:
+                break
+    finally:
+        history.wall_time = time.perf_counter() - started
+        history.stop_reason = model.stop_reason
+        model.history_ = history
+        callback_list.call("on_train_end", {})
     return history
 
 
@@ -203,7 +206,8 @@ def _run_epoch(model, optimizer, state, X, Y, batch_size: int, lr: float, epoch:
     metric_sums: dict = {}
     try:
         for batch, begin in enumerate(range(0, n_samples, batch_size)):
-            X_batch, Y_batch = X[begin:begin + batch_size, ...], Y[begin:begin + batch_size, ...]
+            end = min(begin + batch_size, n_samples)  # array-api-strict refuses slices past the end
+            X_batch, Y_batch = X[begin:end, ...], Y[begin:end, ...]
             callback_list.call("on_batch_begin", batch, {})
             loss, grads, output = model._loss_and_grads(X_batch, Y_batch)
             params, state = optimizer.update(model.params, grads, state, learning_rate=lr,

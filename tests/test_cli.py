@@ -1,0 +1,380 @@
+"""The ``mlpx`` command line: ``main([...])`` in-process, and one ``python -m mlpx`` run."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlpx import MlpxTypeError
+from mlpx.cli import infer_task, main
+from mlpx.model import MLP
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ACCURACY_LINE = re.compile(r"^test accuracy: (\d\.\d{3})$")
+R2_LINE = re.compile(r"^test r2: (-?\d+\.\d{3})$")
+FAST = ["--epochs", "5", "--quiet", "--print-every", "0"]
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, list[str], str]:
+    """Run ``mlpx ARGV`` in-process; return the exit code, stdout lines and stderr."""
+    code = main([str(arg) for arg in argv])
+    captured = capsys.readouterr()
+    return code, captured.out.splitlines(), captured.err
+
+
+def test_accuracy(lines: list[str]) -> float:
+    match = ACCURACY_LINE.match(lines[-1])
+    assert match, f"last line is {lines[-1]!r}"
+    return float(match.group(1))
+
+
+test_accuracy.__test__ = False  # a helper, not a test
+
+
+def blob_data(n_per_class: int = 60, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Three well separated 2-D clouds and their class indices 0, 1, 2."""
+    rng = np.random.default_rng(seed)
+    centers = np.array([[-4.0, 0.0], [4.0, 0.0], [0.0, 5.0]])
+    X = np.vstack([c + rng.normal(size=(n_per_class, 2)) for c in centers])
+    return X, np.repeat(np.arange(3), n_per_class)
+
+
+def write_csv(path: Path, header: list[str] | None, columns: list) -> Path:
+    with open(path, "w") as handle:
+        if header:
+            handle.write(",".join(header) + "\n")
+        for row in zip(*columns, strict=True):
+            handle.write(",".join(str(cell) for cell in row) + "\n")
+    return path
+
+
+# --------------------------------------------------------------------------- train
+
+
+def test_default_train_reproduces_tutorial_004(capsys):
+    code, lines, err = run_cli(capsys, "train")
+    assert code == 0
+    assert test_accuracy(lines) >= 0.95
+    text = "\n".join(lines)
+    assert "moons, 500 samples x 2 features" in text
+    assert "2 -> 16 -> 8 -> 1" in text and "relu, relu, sigmoid" in text
+    assert "train 400, test 100" in text
+    assert "sgd lr 0.1, full batch, 2000 epochs, seed 42" in text
+    epoch_lines = [line for line in lines if line.startswith("epoch ")]
+    assert epoch_lines[0].startswith("epoch 1/2000  loss ")
+    assert epoch_lines[-1].startswith("epoch 2000/2000  loss ")
+    assert len(epoch_lines) == 21  # epoch 1, then every 100th
+    assert "2000/2000" in err  # the progress bar goes to stderr
+
+
+def test_python_m_mlpx_is_the_same_program():
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "mlpx", "train", "--epochs", "50"],
+        capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    assert re.match(r"^test accuracy: \d\.\d{3}$", last), result.stdout
+
+
+@pytest.mark.parametrize("dataset", ["moons", "circles", "xor", "spirals", "blobs", "digits"])
+def test_every_dataset_runs(capsys, dataset):
+    if dataset == "digits":
+        pytest.importorskip("sklearn")
+    code, lines, _ = run_cli(capsys, "train", "--dataset", dataset, *FAST)
+    assert code == 0
+    test_accuracy(lines)
+    network = next(line for line in lines if line.startswith("network:"))
+    output = {"blobs": "softmax", "digits": "softmax"}.get(dataset, "sigmoid")
+    assert output in network
+
+
+def test_digits_reaches_095(capsys):
+    pytest.importorskip("sklearn")
+    code, lines, _ = run_cli(
+        capsys, "train", "--dataset", "digits", "--optimizer", "adam", "--lr", "0.01",
+        "--epochs", "60", "--batch-size", "32", "--hidden", "64", "--quiet",
+    )
+    assert code == 0
+    assert any("64 -> 64 -> 10" in line for line in lines)
+    assert test_accuracy(lines) >= 0.95
+
+
+def test_array_api_strict_backend_runs(capsys):
+    pytest.importorskip("array_api_strict")
+    code, lines, _ = run_cli(capsys, "train", "--backend", "array_api_strict", "--dtype",
+                             "float64", *FAST)
+    assert code == 0
+    assert any(line.startswith("backend:   array_api_strict") for line in lines)
+    test_accuracy(lines)
+
+
+def test_quiet_drops_the_bar_but_keeps_loss_lines(capsys):
+    code, lines, err = run_cli(capsys, "train", "--epochs", "10", "--print-every", "5",
+                               "--quiet")
+    assert code == 0
+    assert err == ""
+    assert [line.split("  ")[0] for line in lines if line.startswith("epoch ")] == [
+        "epoch 1/10", "epoch 5/10", "epoch 10/10"
+    ]
+
+
+def test_print_every_zero_prints_no_loss_lines(capsys):
+    code, lines, _ = run_cli(capsys, "train", "--epochs", "10", "--print-every", "0")
+    assert code == 0
+    assert not [line for line in lines if line.startswith("epoch ")]
+
+
+def test_mini_batches_and_options(capsys):
+    code, lines, _ = run_cli(
+        capsys, "train", "--dataset", "circles", "--hidden", "8", "--activation", "tanh",
+        "--batch-size", "32", "--optimizer", "adam", "--lr", "0.01", "--test-size", "50",
+        "--stratify", "--seed", "3", *FAST,
+    )
+    assert code == 0
+    text = "\n".join(lines)
+    assert "2 -> 8 -> 1  (tanh, sigmoid" in text
+    assert "batch size 32" in text and "test 50" in text
+    test_accuracy(lines)
+
+
+def test_no_hidden_layer(capsys):
+    code, lines, _ = run_cli(capsys, "train", "--hidden", "none", *FAST)
+    assert code == 0
+    assert any("2 -> 1  (sigmoid" in line for line in lines)
+
+
+# --------------------------------------------------------------------------- --data
+
+
+def test_csv_with_header_and_string_labels(capsys, tmp_path):
+    X, y = blob_data()
+    names = np.array(["red", "green", "blue"])[y]
+    path = write_csv(tmp_path / "colours.csv", ["colour", "x1", "x2"], [names, X[:, 0], X[:, 1]])
+    code, lines, _ = run_cli(capsys, "train", "--data", path, "--target", "colour",
+                             "--epochs", "200", "--quiet")
+    assert code == 0
+    assert any("3 classes (blue, green, red)" in line for line in lines)
+    assert any("2 -> 16 -> 8 -> 3" in line and "softmax" in line for line in lines)
+    assert test_accuracy(lines) >= 0.9
+
+
+def test_csv_without_header_target_by_index(capsys, tmp_path):
+    X, y = blob_data()
+    labels = np.array([1, 5, 9])[y]  # integer labels that are not 0..k-1
+    path = write_csv(tmp_path / "plain.csv", None, [X[:, 0], labels, X[:, 1]])
+    code, lines, _ = run_cli(capsys, "train", "--data", path, "--target", "1",
+                             "--epochs", "200", "--quiet")
+    assert code == 0
+    assert any("180 samples x 2 features" in line and "(1, 5, 9)" in line for line in lines)
+    assert test_accuracy(lines) >= 0.9
+
+
+def test_csv_binary_string_labels_default_last_column(capsys, tmp_path):
+    X, y = blob_data()
+    keep = y < 2
+    labels = np.array(["no", "yes"])[y[keep]]
+    path = write_csv(tmp_path / "binary.csv", ["a", "b", "label"],
+                     [X[keep, 0], X[keep, 1], labels])
+    code, lines, _ = run_cli(capsys, "train", "--data", path, "--epochs", "100", "--quiet")
+    assert code == 0
+    assert any("2 classes (no, yes)" in line for line in lines)
+    assert test_accuracy(lines) >= 0.9
+
+
+def test_npz_default_keys_and_target_key(capsys, tmp_path):
+    X, y = blob_data()
+    path = tmp_path / "data.npz"
+    np.savez(path, X=X, y=y, labels=np.array(["a", "b", "c"])[y])
+    for extra in ([], ["--target", "labels"]):
+        code, lines, _ = run_cli(capsys, "train", "--data", path, *extra, "--epochs", "200",
+                                 "--quiet")
+        assert code == 0
+        assert test_accuracy(lines) >= 0.9
+
+
+def test_npy_target_column(capsys, tmp_path):
+    X, y = blob_data()
+    path = tmp_path / "data.npy"
+    np.save(path, np.column_stack([y, X]))
+    code, lines, _ = run_cli(capsys, "train", "--data", path, "--target", "0",
+                             "--epochs", "200", "--quiet")
+    assert code == 0
+    assert test_accuracy(lines) >= 0.9
+
+
+def test_regression_target_prints_r2(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    target = np.sin(X[:, 0]) + 0.5 * X[:, 1] ** 2 + 0.1 * rng.normal(size=200)
+    path = write_csv(tmp_path / "reg.csv", ["a", "b", "c", "target"],
+                     [X[:, 0], X[:, 1], X[:, 2], target])
+    code, lines, _ = run_cli(capsys, "train", "--data", path, "--epochs", "300", "--quiet")
+    assert code == 0
+    assert any("relu, relu, identity; loss mse" in line for line in lines)
+    match = R2_LINE.match(lines[-1])
+    assert match, lines[-1]
+    assert float(match.group(1)) > 0.8
+
+
+def test_task_option_forces_regression(capsys, tmp_path):
+    X, y = blob_data()
+    path = tmp_path / "data.npz"
+    np.savez(path, X=X, y=y)
+    code, lines, _ = run_cli(capsys, "train", "--data", path, "--task", "regression", *FAST)
+    assert code == 0
+    assert R2_LINE.match(lines[-1])
+
+
+@pytest.mark.parametrize(
+    ("values", "task"),
+    [
+        (np.linspace(0.0, 1.0, 50), "regression"),
+        (np.arange(50), "classification"),
+        (np.array([0.0, 1.0, 1.0, 0.0]), "classification"),
+        (np.array([0.5, 1.5, 2.5, 0.5]), "classification"),
+        (np.array(["a", "b", "a"]), "classification"),
+        (np.array([True, False]), "classification"),
+        (np.zeros((5, 2)), "regression"),
+    ],
+)
+def test_auto_task_rule(values, task):
+    assert infer_task(values) == task
+
+
+# --------------------------------------------------------------------------- info and help
+
+
+def test_info_lists_numpy_as_usable(capsys):
+    code, lines, _ = run_cli(capsys, "info")
+    assert code == 0
+    assert lines[0].startswith("mlpx ") and "numpy" in lines[0] and "python" in lines[0]
+    assert lines[2].split()[:4] == ["backend", "usable", "devices", "note"]
+    rows = {line.split()[0]: line.split() for line in lines[3:] if line.strip()}
+    assert set(rows) == {"numpy", "cupy", "torch", "array_api_strict"}
+    assert rows["numpy"][1:3] == ["yes", "cpu"]
+
+
+def test_no_subcommand_prints_help(capsys):
+    code, lines, _ = run_cli(capsys)
+    assert code == 0
+    assert any("train" in line for line in lines) and any("info" in line for line in lines)
+
+
+def test_help_exits_zero(capsys):
+    code, lines, _ = run_cli(capsys, "train", "--help")
+    assert code == 0
+    assert any("--batch-size" in line for line in lines)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _bad_csv(tmp_path: Path) -> Path:
+    return write_csv(tmp_path / "bad.csv", ["x1", "x2", "y"],
+                     [[1.0, 2.0, 3.0], ["a", "b", "c"], [0, 1, 0]])
+
+
+def _csv_missing_target(tmp_path: Path) -> Path:
+    return write_csv(tmp_path / "missing.csv", ["x1", "x2", "y"],
+                     [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], ["a", "", "b"]])
+
+
+def _good_csv(tmp_path: Path) -> Path:
+    X, y = blob_data(5)
+    return write_csv(tmp_path / "good.csv", ["x1", "x2", "y"], [X[:, 0], X[:, 1], y])
+
+
+BAD_INPUTS = [
+    (["--dataset", "foo"], "--dataset"),
+    (["--data", "{tmp}/missing.csv"], "--data"),
+    (["--data", "{tmp}/data.txt"], "--data"),
+    (["--data", "{bad_csv}"], "--data"),
+    (["--data", "{missing_target}"], "--data"),
+    (["--data", "{good_csv}", "--target", "nope"], "--target"),
+    (["--data", "{good_csv}", "--target", "7"], "--target"),
+    (["--data", "{good_csv}", "--dataset", "moons"], "--data"),
+    (["--target", "y"], "--target"),
+    (["--hidden", "16,x"], "--hidden"),
+    (["--hidden", "16,0"], "--hidden"),
+    (["--epochs", "-5"], "--epochs"),
+    (["--epochs", "0"], "--epochs"),
+    (["--epochs", "1.5"], "--epochs"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--lr", "abc"], "--lr"),
+    (["--lr", "-0.1"], "--lr"),
+    (["--test-size", "1.5"], "--test-size"),
+    (["--test-size", "500"], "--test-size"),
+    (["--print-every", "-1"], "--print-every"),
+    (["--seed", "-1"], "--seed"),
+    (["--optimizer", "lbfgs"], "--optimizer"),
+    (["--activation", "softmax"], "--activation"),
+    (["--backend", "jax"], "--backend"),
+    (["--dtype", "float16"], "--dtype"),
+    (["--device", "cuda:0"], "--device"),
+    (["--task", "regression"], "--task"),
+    (["--task", "maybe"], "--task"),
+    (["--bogus"], "--bogus"),
+]
+
+
+@pytest.mark.parametrize(("argv", "option"), BAD_INPUTS)
+def test_bad_input_returns_2_naming_the_option(capsys, tmp_path, argv, option):
+    (tmp_path / "data.txt").write_text("1,2\n")
+    paths = {"tmp": tmp_path, "bad_csv": _bad_csv(tmp_path), "good_csv": _good_csv(tmp_path),
+             "missing_target": _csv_missing_target(tmp_path)}
+    code, lines, err = run_cli(capsys, "train", *(arg.format(**paths) for arg in argv),
+                               *FAST)
+    assert code == 2
+    assert err.startswith("mlpx: error: ") and err.count("\n") == 1, err
+    assert option in err
+    assert "Traceback" not in err
+    assert not lines  # nothing was trained
+
+
+def test_unknown_subcommand_returns_2(capsys):
+    code, _, err = run_cli(capsys, "frobnicate")
+    assert code == 2
+    assert err.startswith("mlpx: error: ") and "frobnicate" in err
+
+
+def test_unusable_backend_returns_2(capsys):
+    try:
+        import cupy
+
+        cupy.cuda.runtime.getDeviceCount()
+        pytest.skip("cupy is usable here")
+    except Exception:  # not installed or no GPU: exactly the case under test
+        pass
+    code, _, err = run_cli(capsys, "train", "--backend", "cupy", *FAST)
+    assert code == 2
+    assert err.startswith("mlpx: error: ") and "cupy" in err
+
+
+def test_mlpx_error_inside_returns_2(capsys, monkeypatch):
+    def broken_fit(self, *args, **kwargs):
+        raise MlpxTypeError("something inside went wrong")
+
+    monkeypatch.setattr(MLP, "fit", broken_fit)
+    code, _, err = run_cli(capsys, "train", *FAST)
+    assert code == 2
+    assert err == "mlpx: error: something inside went wrong\n"
+
+
+def test_divergence_returns_1(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 2))
+    path = tmp_path / "reg.npz"
+    np.savez(path, X=X, y=X[:, 0] * 3.3 + 0.123)
+    with np.errstate(over="ignore", invalid="ignore"):
+        code, _, err = run_cli(capsys, "train", "--data", path, "--lr", "50", "--epochs", "50",
+                                 "--quiet")
+    assert code == 1
+    assert "mlpx: training diverged:" in err and "learning rate" in err
