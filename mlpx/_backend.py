@@ -66,7 +66,9 @@ def _default_device(name: str, library: ModuleType) -> Any:
     if name == "numpy":
         return "cpu"
     if name == "torch":
-        return library.device("cuda" if library.cuda.is_available() else "cpu")
+        if library.cuda.is_available():  # "cuda:N", as arrays report it, not bare "cuda"
+            return library.device("cuda", library.cuda.current_device())
+        return library.device("cpu")
     if name == "cupy":
         try:
             n_gpus = library.cuda.runtime.getDeviceCount()
@@ -154,6 +156,8 @@ def resolve_backend(backend: Any = "numpy", device: Any = None) -> Backend:
         device = _default_device(name, library)
     elif name == "torch":
         device = library.device(device)
+        if device.type == "cuda" and device.index is None:
+            device = library.device("cuda", library.cuda.current_device())
     elif name == "cupy":
         device = _cupy_device(library, device)
     elif str(device).lower() in ("cpu", "cpu_device"):

@@ -7,6 +7,11 @@ For every parameter element ``p``::
 and the error of parameter array k is ``max|analytic - numeric| / max(max|analytic|,
 max|numeric|)``: the largest disagreement relative to the gradient's own scale, which
 stays meaningful where single elements are close to zero.
+
+Kinks: relu and leaky_relu have no derivative at 0. A freshly initialised network has zero
+biases, so an input of zeros (or a hidden unit exactly at 0) puts z on the kink and the
+check reports a large error that is not a bug. Check with random inputs (and, for relu,
+random biases).
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ class StepDecay(Schedule):
 
     def __init__(self, learning_rate: float = 1e-3, step_size: int = 10, gamma: float = 0.1):
         super().__init__(learning_rate)
-        if int(step_size) < 1:
+        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
             raise MlpxValueError(f"step_size={step_size!r} must be an int >= 1 (epochs)")
         self.step_size = int(step_size)
         self.gamma = _check_positive(gamma, parameter="gamma")
@@ -166,6 +166,10 @@ class ReduceLROnPlateau(Schedule):
         if int(patience) < 0:
             raise MlpxValueError(f"patience={patience!r} must be an int >= 0")
         self.patience = int(patience)
+        if not 0.0 <= float(min_learning_rate) <= self.initial_learning_rate:
+            raise MlpxValueError(
+                f"min_learning_rate={min_learning_rate!r} must be in [0, learning_rate]"
+            )
         self.min_learning_rate = float(min_learning_rate)
         self.min_delta = abs(float(min_delta))
         self.mode = resolve_mode(mode, monitor)
@@ -177,6 +181,11 @@ class ReduceLROnPlateau(Schedule):
         return self._current
 
     def observe(self, epoch: int, logs: dict[str, float]) -> None:
+        if self.monitor not in logs:
+            raise MlpxValueError(
+                f"ReduceLROnPlateau(monitor={self.monitor!r}) got epoch logs without that key "
+                f"({', '.join(logs)}); pass validation_data for val_* keys"
+            )
         value = logs[self.monitor]
         if is_improvement(value, self._best, mode=self.mode, min_delta=self.min_delta):
             self._best, self._wait = value, 0
