@@ -79,10 +79,35 @@ def _default_device(name: str, library: ModuleType) -> Any:
             ) from exc
         if n_gpus < 1:
             raise BackendUnavailableError(
-                "backend='cupy' needs a CUDA GPU and none was found; use backend='numpy'"
+                "backend='cupy' needs a CUDA GPU and none was found; use backend='numpy', or "
+                "install 'mlpx[gpu]' on a machine with an NVIDIA GPU"
             )
         return library.cuda.Device()
     return library.asarray(0.0).device  # array_api_strict
+
+
+def _torch_device(torch: ModuleType, device: Any) -> Any:
+    """A ``torch.device`` that exists here; CUDA devices get their index ("cuda:0")."""
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise MlpxValueError(
+            f"device={device!r} is not a torch device; use 'cpu', 'cuda' or 'cuda:N'"
+        ) from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BackendUnavailableError(
+                f"device={str(device)!r} needs CUDA, which this torch build or machine does not "
+                "have; use device='cpu', or install a CUDA build of torch ('mlpx[torch]')"
+            )
+        if device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
+        elif device.index >= torch.cuda.device_count():
+            raise MlpxValueError(
+                f"device={str(device)!r} does not exist; this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s)"
+            )
+    return device
 
 
 def _cupy_device(cupy: ModuleType, device: Any) -> Any:
@@ -155,9 +180,7 @@ def resolve_backend(backend: Any = "numpy", device: Any = None) -> Backend:
     if device is None:
         device = _default_device(name, library)
     elif name == "torch":
-        device = library.device(device)
-        if device.type == "cuda" and device.index is None:
-            device = library.device("cuda", library.cuda.current_device())
+        device = _torch_device(library, device)
     elif name == "cupy":
         device = _cupy_device(library, device)
     elif str(device).lower() in ("cpu", "cpu_device"):
@@ -199,6 +222,20 @@ def from_host(host_array: Any, *, backend: Backend, dtype: Any = None) -> Any:
     return backend.xp.asarray(host_array, dtype=dtype, device=backend.device)
 
 
+def host_array(obj: Any, *, name: str) -> np.ndarray:
+    """``np.asarray(obj)`` for host data, with an error naming ``name`` for ragged input."""
+    try:
+        host = np.asarray(obj)
+    except (ValueError, TypeError) as exc:
+        raise MlpxValueError(
+            f"{name} could not be read as an array ({exc}); pass a rectangular array, every "
+            "row with the same number of values"
+        ) from None
+    if host.dtype.kind == "c":
+        raise MlpxTypeError(f"{name} must be numeric and real, got complex values ({host.dtype})")
+    return host
+
+
 def is_host_array(obj: Any) -> bool:
     """True for NumPy arrays, Python sequences and scalars (anything that lives on the host)."""
     if isinstance(obj, np.ndarray):
@@ -238,7 +275,7 @@ def as_backend_array(obj: Any, *, backend: Backend, name: str, dtype: Any = None
     """
     xp = backend.xp
     if is_host_array(obj):
-        host = np.asarray(obj)
+        host = host_array(obj, name=name)
         if dtype is not None:
             host = _host_to_float(host, name=name)
         return xp.asarray(host, dtype=dtype, device=backend.device)

@@ -18,7 +18,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from mlpx._backend import Backend, as_backend_array, is_host_array, to_numpy
+from mlpx._backend import Backend, as_backend_array, host_array, is_host_array, to_numpy
 from mlpx._errors import MlpxTypeError, MlpxValueError
 
 
@@ -38,9 +38,7 @@ def _is_numeric(y) -> bool:
 
 
 def _to_host_labels(y, *, name: str) -> np.ndarray:
-    host = np.asarray(y)
-    if host.dtype.kind == "c":
-        raise MlpxTypeError(f"{name} must be real labels or targets, got complex values")
+    host = host_array(y, name=name)
     if host.dtype.kind == "O":
         try:
             host = host.astype(np.float64)
@@ -101,7 +99,12 @@ def _binary_classes(values: np.ndarray, *, name: str) -> np.ndarray:
             "separates two classes; use a softmax output with one unit per class"
         )
     if values.size < 2:
-        return np.array([0, 1]) if values.dtype.kind in "iuf" else values
+        if values.dtype.kind in "iuf":
+            return np.array([0, 1])
+        raise MlpxValueError(
+            f"{name} has only one distinct label ({_plain(values[0])!r}); a classifier needs "
+            "both of its classes in the first fit, or 0/1 labels"
+        )
     return values
 
 
@@ -115,10 +118,11 @@ def _multiclass_classes(values: np.ndarray, *, n_outputs: int, name: str) -> np.
                 f"use {int(out_of_range[-1]) + 1} output units or relabel the classes"
             )
         return np.arange(n_outputs)
-    if values.size > n_outputs:
+    if values.size != n_outputs:
         raise MlpxValueError(
             f"{name} has {values.size} distinct labels but the softmax output has "
-            f"{n_outputs} units; use {values.size} output units"
+            f"{n_outputs} units; use {values.size} output units (labels that are not class "
+            f"indices 0..{n_outputs - 1} must name every class in the first fit)"
         )
     return values
 
@@ -128,12 +132,17 @@ def _one_hot_by_classes(y, classes, *, name: str, xp):
     matches = y[:, None] == classes[None, :]
     known = xp.any(matches, axis=1)
     if not bool(xp.all(known)):
-        unknown = y[~known] if xp is np else to_numpy(y)[~to_numpy(known)]
+        unknown = to_numpy(y)[~to_numpy(known)]
         raise MlpxValueError(
-            f"{name} has label {unknown[0]!r} that the model does not know; its classes_ are "
-            f"{list(to_numpy(classes) if xp is not np else classes)}"
+            f"{name} has label {_plain(unknown[0])!r} that the model does not know; its "
+            f"classes_ are {to_numpy(classes).tolist()}"
         )
     return matches
+
+
+def _plain(value):
+    """A NumPy scalar as the Python value it holds (for messages)."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def encode_targets(
@@ -187,7 +196,8 @@ def encode_targets(
                 f"{name} must be a 0/1 matrix of shape ({n_samples}, {n_outputs}) for "
                 f"{n_outputs} sigmoid outputs, got shape {tuple(y.shape)}"
             )
-        classes_here = classes if host else _classes_on(classes, backend=backend, name=name)
+        classes_here = classes if host else _classes_on(classes, labels, backend=backend,
+                                                        name=name)
         one_hot = _one_hot_by_classes(labels, classes_here, name=name, xp=xp)
         targets = one_hot[:, 1:2] if task == "binary" else one_hot
     if host:
@@ -196,13 +206,15 @@ def encode_targets(
     return backend.xp.astype(targets, dtype), classes
 
 
-def _classes_on(classes: np.ndarray, *, backend: Backend, name: str):
+def _classes_on(classes: np.ndarray, labels, *, backend: Backend, name: str):
+    """The classes on the backend, in the labels' dtype (strict refuses mixed comparisons)."""
     if classes.dtype.kind not in "biuf":
         raise MlpxTypeError(
             f"{name} is a {backend.name} array, but the model's classes_ are not numbers "
             f"({classes.dtype}); pass {name} as a NumPy array or list"
         )
-    return backend.xp.asarray(classes, device=backend.device)
+    xp = backend.xp
+    return xp.astype(xp.asarray(classes, device=backend.device), labels.dtype)
 
 
 def _regression_targets(y, *, n_outputs: int, name: str, xp):

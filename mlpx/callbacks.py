@@ -171,6 +171,8 @@ class WeightChangeStopping(Callback):
     """
 
     def __init__(self, tol: float) -> None:
+        if isinstance(tol, bool) or not isinstance(tol, (int, float)):
+            raise MlpxTypeError(f"tol={tol!r} must be a number > 0, e.g. 1e-6")
         tol = float(tol)
         if not math.isfinite(tol) or tol <= 0:
             raise MlpxValueError(f"tol={tol!r} must be a finite number > 0, e.g. 1e-6")
@@ -246,6 +248,11 @@ class CallbackList:
 
     def __init__(self, callbacks: list, model) -> None:
         for callback in callbacks:
+            if isinstance(callback, type):
+                raise MlpxTypeError(
+                    f"callbacks has the class {callback.__name__}, not an instance; pass "
+                    f"{callback.__name__}() (with its arguments)"
+                )
             if not any(callable(getattr(callback, hook, None)) for hook in HOOKS):
                 raise MlpxTypeError(
                     f"callbacks entry {callback!r} has none of the callback hooks "

@@ -16,6 +16,7 @@ from mlpx._backend import (
     as_backend_array,
     dtype_name,
     from_host,
+    host_array,
     is_host_array,
     resolve_backend,
     resolve_dtype,
@@ -305,7 +306,7 @@ class MLP:
             another library.
         """
         if is_host_array(X):
-            host = np.asarray(X)
+            host = host_array(X, name=name)
             if host.dtype.kind not in "biuf":
                 try:
                     host = host.astype(np.float64)

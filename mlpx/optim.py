@@ -33,8 +33,14 @@ def check_learning_rate(value, *, parameter: str = "learning_rate") -> float:
     return value
 
 
+def _as_float(value, *, parameter: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise MlpxTypeError(f"{parameter}={value!r} must be a number")
+    return float(value)
+
+
 def _check_fraction(value, *, parameter: str, low_inclusive: bool = True) -> float:
-    value = float(value)
+    value = _as_float(value, parameter=parameter)
     ok = (0.0 <= value < 1.0) if low_inclusive else (0.0 < value < 1.0)
     if not ok:
         interval = "[0, 1)" if low_inclusive else "(0, 1)"
@@ -43,7 +49,7 @@ def _check_fraction(value, *, parameter: str, low_inclusive: bool = True) -> flo
 
 
 def _check_positive(value, *, parameter: str) -> float:
-    value = float(value)
+    value = _as_float(value, parameter=parameter)
     if not math.isfinite(value) or value <= 0:
         raise MlpxValueError(f"{parameter}={value!r} must be a finite number > 0")
     return value
