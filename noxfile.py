@@ -66,3 +66,15 @@ def examples(session: nox.Session) -> None:
 
     for script in sorted(pathlib.Path("examples").glob("*.py")):
         session.run("python", str(script), env={"MLPX_EXAMPLE_QUICK": "1", "MPLBACKEND": "Agg"})
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Training speed of mlpx on each usable backend vs scikit-learn and a plain torch loop.
+
+    ``nox -s bench`` runs the quick settings; ``nox -s bench -- --repeats 5`` the full one.
+    """
+    _install(session)
+    session.install(TORCH)
+    args = session.posargs or ["--quick"]
+    session.run("python", "benchmarks/bench_train.py", *args)
