@@ -40,7 +40,8 @@ def tests_torch(session: nox.Session) -> None:
     """The xp-parametrised tests on PyTorch tensors, plus the autograd oracle tests."""
     _install(session)
     session.install(TORCH)
-    session.run("pytest", "--backend", "torch", *session.posargs)
+    # Two OpenMP threads on a busy two-core machine stall tiny torch kernels for seconds.
+    session.run("pytest", "--backend", "torch", *session.posargs, env={"OMP_NUM_THREADS": "1"})
 
 
 @nox.session(name="tests-cupy")
