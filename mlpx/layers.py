@@ -78,22 +78,24 @@ class Dense:
         """(x, z, a) from the last ``forward``."""
         return self._x, self._z, self._a
 
-    def backward(self, grad_a):
+    def backward(self, grad_a, *, need_grad_x: bool = True):
         """Backpropagate dL/da of this layer's output.
 
         Parameters
         ----------
         grad_a : array of shape (n_samples, fan_out)
+        need_grad_x : bool
+            False for the first layer, whose input gradient nobody uses (saves a product).
 
         Returns
         -------
-        grad_x : array of shape (n_samples, fan_in)
+        grad_x : array of shape (n_samples, fan_in), or None
             dL/dx, the gradient for the layer below.
         """
         grad_z = self.activation.backward(self._z, self._a, grad_a, xp=self.xp)
-        return self.backward_from_pre_activation(grad_z)
+        return self.backward_from_pre_activation(grad_z, need_grad_x=need_grad_x)
 
-    def backward_from_pre_activation(self, grad_z):
+    def backward_from_pre_activation(self, grad_z, *, need_grad_x: bool = True):
         """Backpropagate dL/dz (used for the output layer, where the loss gives dL/dz).
 
         Sets ``grad_W`` (fan_in, fan_out) and ``grad_b`` (fan_out,).
@@ -101,12 +103,16 @@ class Dense:
         Parameters
         ----------
         grad_z : array of shape (n_samples, fan_out)
+        need_grad_x : bool
+            False for the first layer.
 
         Returns
         -------
-        grad_x : array of shape (n_samples, fan_in)
+        grad_x : array of shape (n_samples, fan_in), or None
         """
         xp = self.xp
         self.grad_W = xp.matrix_transpose(self._x) @ grad_z
         self.grad_b = xp.sum(grad_z, axis=0)
+        if not need_grad_x:
+            return None
         return grad_z @ xp.matrix_transpose(self.W)

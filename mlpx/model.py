@@ -426,14 +426,16 @@ class MLP:
         xp = self.xp
         out_layer = self.layers[-1]
         _, z_out, _ = out_layer.cache
+        only_layer = len(self.layers) == 1
         if self.loss.grad_logits is not None:
             grad = out_layer.backward_from_pre_activation(
-                self.loss.grad_logits(Y, z_out, output, xp=xp)
+                self.loss.grad_logits(Y, z_out, output, xp=xp), need_grad_x=not only_layer
             )
         else:
-            grad = out_layer.backward(self.loss.grad_output(Y, z_out, output, xp=xp))
-        for layer in reversed(self.layers[:-1]):
-            grad = layer.backward(grad)
+            grad = out_layer.backward(self.loss.grad_output(Y, z_out, output, xp=xp),
+                                      need_grad_x=not only_layer)
+        for depth in range(len(self.layers) - 2, -1, -1):
+            grad = self.layers[depth].backward(grad, need_grad_x=depth > 0)
         grads = []
         for layer in self.layers:
             grad_W = layer.grad_W + self.alpha * layer.W if self.alpha else layer.grad_W
