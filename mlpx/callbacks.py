@@ -265,6 +265,9 @@ class CallbackList:
                 set_model(model)
             else:
                 callback.model = model
+        self.wants_batch_begin = any(
+            _overrides(callback, "on_batch_begin") for callback in self.callbacks
+        )
         self.wants_batch_end = any(
             _overrides(callback, "on_batch_end") for callback in self.callbacks
         )

@@ -286,6 +286,32 @@ class MLP:
         for i, layer in enumerate(self.layers):
             layer.W, layer.b = params[2 * i], params[2 * i + 1]
 
+    def flat_params(self):
+        """A new 1-D array holding every parameter in the order of :attr:`params`.
+
+        Each layer's ``W`` (row-major) is followed by its ``b``, so one layer's slice, read as
+        shape ``(fan_in + 1, fan_out)``, is the block ``[W; b]`` with the bias as last row.
+        """
+        xp = self.xp
+        return xp.concat([xp.reshape(p, (-1,)) for p in self.params])
+
+    def param_slices(self) -> list[tuple[int, int, tuple[int, ...]]]:
+        """``(start, stop, shape)`` of each parameter inside :meth:`flat_params`."""
+        slices, start = [], 0
+        for shape in self.param_shapes():
+            stop = start + math.prod(shape)
+            slices.append((start, stop, shape))
+            start = stop
+        return slices
+
+    def _bind_flat(self, flat) -> list:
+        """Make the layers' W and b views of ``flat`` (no copy); returns the views."""
+        xp = self.xp
+        views = [xp.reshape(flat[start:stop], shape) for start, stop, shape in
+                 self.param_slices()]
+        self._assign_params(views)
+        return views
+
     def copy_params(self) -> list:
         """Independent copies of the parameters (for restoring best or last finite weights)."""
         return [self.xp.asarray(p, copy=True) for p in self.params]

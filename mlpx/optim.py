@@ -5,9 +5,9 @@ An optimizer is a pair of steps on explicit state (the optax shape)::
     state = optimizer.init(params)
     params, state = optimizer.update(params, grads, state, learning_rate=lr, xp=xp)
 
-``update`` returns new arrays and never writes into the old ones, so it works on every
-array-API backend, including those whose arrays cannot be written in place, and a caller
-may keep the old list as a snapshot for free.
+``update`` returns new arrays and never writes into the old ones; ``update_`` is the same
+step written into the arrays it is given (rebinding list entries where a backend's arrays
+cannot be written), which is what the training loop runs on its flat parameter vector.
 
 A schedule maps the epoch (0-based) to a learning rate; ``ReduceLROnPlateau`` also
 watches a monitored value at the end of each epoch.
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 from typing import Any
+
+import array_api_compat
 
 from mlpx._errors import MlpxTypeError, MlpxValueError
 
@@ -238,7 +240,20 @@ def as_schedule(learning_rate) -> Schedule:
 # --- optimizers --------------------------------------------------------------------------
 
 class Optimizer:
-    """Base class. Subclasses implement ``init`` and ``_step``.
+    """Base class. Subclasses implement ``init`` and ``_apply``.
+
+    Two ways to take a step:
+
+    - ``update(params, grads, state, ...)`` returns new parameters and a new state and never
+      touches its inputs (the functional, optax-style reference);
+    - ``update_(params, grads, state, ...)`` updates the lists it is given: each array is
+      written in place where the backend allows it (NumPy, CuPy, PyTorch, array-api-strict)
+      and the list entry is rebound where it does not. The training loop uses this one on
+      one flat parameter vector, so a step is a few passes over one array.
+
+    Both run the same ``_apply``, written with the array API's in-place operators on list
+    entries (``m[i] *= beta1``), which is what makes "in place where writable, rebound where
+    not" automatic.
 
     Parameters
     ----------
@@ -247,6 +262,8 @@ class Optimizer:
     """
 
     default_learning_rate = 1e-3
+    #: Names of the state entries that hold one array per parameter.
+    slots: tuple[str, ...] = ()
 
     def __init__(self, learning_rate=None) -> None:
         if learning_rate is None:
@@ -256,8 +273,17 @@ class Optimizer:
         )
 
     def init(self, params: list) -> dict[str, Any]:
-        """The initial state for ``params`` (a dict of lists of arrays and a step count)."""
-        return {"step": 0}
+        """The initial state: ``{"step": 0}`` and a list of zero arrays per slot.
+
+        Parameters
+        ----------
+        params : list of arrays
+            The state arrays get their shapes, dtypes and devices.
+        """
+        state: dict[str, Any] = {"step": 0}
+        for slot in self.slots:
+            state[slot] = [_zeros_like(p) for p in params]
+        return state
 
     def update(self, params: list, grads: list, state: dict, *, learning_rate: float, xp):
         """One step: returns ``(new_params, new_state)``; the inputs are not modified.
@@ -268,11 +294,31 @@ class Optimizer:
         state : dict from ``init`` or the previous ``update``
         learning_rate : float
         xp : the array-API namespace
-        """
-        state = dict(state, step=state["step"] + 1)
-        return self._step(params, grads, state, learning_rate, xp)
 
-    def _step(self, params, grads, state, lr, xp):
+        Returns
+        -------
+        new_params : list of arrays
+        new_state : dict
+        """
+        new_params = [xp.asarray(p, copy=True) for p in params]
+        new_state = {
+            key: [xp.asarray(a, copy=True) for a in value] if key in self.slots else value
+            for key, value in state.items()
+        }
+        self.update_(new_params, grads, new_state, learning_rate=learning_rate, xp=xp)
+        return new_params, new_state
+
+    def update_(self, params: list, grads: list, state: dict, *, learning_rate: float,
+                xp) -> None:
+        """One step that updates ``params`` and ``state`` (and its step count) in place.
+
+        Arrays are written in place where the backend allows; otherwise the entries of the
+        lists are rebound to new arrays, so callers read the results back from the lists.
+        """
+        state["step"] += 1
+        self._apply(params, grads, state, float(learning_rate), xp)
+
+    def _apply(self, params, grads, state, lr, xp):
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -280,8 +326,9 @@ class Optimizer:
         return f"{type(self).__name__}({fields})"
 
 
-def _zeros_like_all(params: list, xp) -> list:
-    return [xp.zeros_like(p) for p in params]
+def _zeros_like(param):
+    """Zeros of the shape, dtype and device of ``param``, in its own namespace."""
+    return array_api_compat.array_namespace(param).zeros_like(param)
 
 
 class SGD(Optimizer):
@@ -299,32 +346,32 @@ class SGD(Optimizer):
         if nesterov and self.momentum == 0.0:
             raise MlpxValueError("nesterov=True needs momentum > 0, e.g. momentum=0.9")
         self.nesterov = bool(nesterov)
+        self.slots = ("velocity",) if self.momentum else ()
 
-    def init(self, params):
-        state = super().init(params)
-        if self.momentum:
-            state["velocity"] = None  # created on the first step, in the params' namespace
-        return state
-
-    def _step(self, params, grads, state, lr, xp):
-        if not self.momentum:
-            return [p - lr * g for p, g in zip(params, grads)], state
-        velocity = state["velocity"] or _zeros_like_all(params, xp)
-        velocity = [self.momentum * v + g for v, g in zip(velocity, grads)]
-        if self.nesterov:
-            steps = [g + self.momentum * v for g, v in zip(grads, velocity)]
-        else:
-            steps = velocity
-        new_params = [p - lr * s for p, s in zip(params, steps)]
-        return new_params, dict(state, velocity=velocity)
+    def _apply(self, params, grads, state, lr, xp):
+        for i, grad in enumerate(grads):
+            if not self.momentum:
+                params[i] -= lr * grad
+                continue
+            velocity = state["velocity"]
+            velocity[i] *= self.momentum
+            velocity[i] += grad
+            if self.nesterov:
+                params[i] -= lr * (grad + self.momentum * velocity[i])
+            else:
+                params[i] -= lr * velocity[i]
 
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba): bias-corrected first and second moment estimates.
 
     ``m = b1 m + (1 - b1) g``; ``v = b2 v + (1 - b2) g^2``;
-    ``p = p - lr * m_hat / (sqrt(v_hat) + eps)``.
+    ``p = p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``, computed as
+    ``p - lr c / (1 - b1^t) * m / (sqrt(v) + eps c)`` with ``c = sqrt(1 - b2^t)``, which
+    saves a pass over the parameters.
     """
+
+    slots = ("m", "v")
 
     def __init__(self, learning_rate=None, beta1: float = 0.9, beta2: float = 0.999,
                  epsilon: float = 1e-8):
@@ -333,26 +380,24 @@ class Adam(Optimizer):
         self.beta2 = _check_fraction(beta2, parameter="beta2")
         self.epsilon = _check_positive(epsilon, parameter="epsilon")
 
-    def init(self, params):
-        return dict(super().init(params), m=None, v=None)
+    def _decay_(self, params, lr):
+        """Decoupled weight decay (AdamW); nothing for Adam."""
 
-    def _decoupled_decay(self, params, lr):
-        return params
-
-    def _step(self, params, grads, state, lr, xp):
-        m = state["m"] or _zeros_like_all(params, xp)
-        v = state["v"] or _zeros_like_all(params, xp)
-        b1, b2, step = self.beta1, self.beta2, state["step"]
-        m = [b1 * m_i + (1.0 - b1) * g for m_i, g in zip(m, grads)]
-        v = [b2 * v_i + (1.0 - b2) * (g * g) for v_i, g in zip(v, grads)]
-        m_correction = 1.0 - b1**step
-        v_correction = 1.0 - b2**step
-        params = self._decoupled_decay(params, lr)
-        new_params = [
-            p - lr * (m_i / m_correction) / (xp.sqrt(v_i / v_correction) + self.epsilon)
-            for p, m_i, v_i in zip(params, m, v)
-        ]
-        return new_params, dict(state, m=m, v=v)
+    def _apply(self, params, grads, state, lr, xp):
+        m, v, step = state["m"], state["v"], state["step"]
+        b1, b2 = self.beta1, self.beta2
+        v_correction_sqrt = math.sqrt(1.0 - b2**step)
+        step_size = lr * v_correction_sqrt / (1.0 - b1**step)
+        epsilon = self.epsilon * v_correction_sqrt
+        self._decay_(params, lr)
+        for i, grad in enumerate(grads):
+            m[i] *= b1
+            m[i] += (1.0 - b1) * grad
+            v[i] *= b2
+            v[i] += (1.0 - b2) * grad * grad
+            denom = xp.sqrt(v[i])
+            denom += epsilon
+            params[i] -= step_size * (m[i] / denom)
 
 
 class AdamW(Adam):
@@ -365,49 +410,48 @@ class AdamW(Adam):
             raise MlpxValueError(f"weight_decay={weight_decay!r} must be >= 0")
         self.weight_decay = float(weight_decay)
 
-    def _decoupled_decay(self, params, lr):
-        return [p - (lr * self.weight_decay) * p for p in params]
+    def _decay_(self, params, lr):
+        for i in range(len(params)):
+            params[i] *= 1.0 - lr * self.weight_decay
 
 
 class RMSprop(Optimizer):
     """RMSprop: ``s = rho s + (1 - rho) g^2``; ``p = p - lr * g / (sqrt(s) + eps)``."""
+
+    slots = ("square_avg",)
 
     def __init__(self, learning_rate=None, rho: float = 0.9, epsilon: float = 1e-8):
         super().__init__(learning_rate)
         self.rho = _check_fraction(rho, parameter="rho")
         self.epsilon = _check_positive(epsilon, parameter="epsilon")
 
-    def init(self, params):
-        return dict(super().init(params), square_avg=None)
-
-    def _step(self, params, grads, state, lr, xp):
-        square_avg = state["square_avg"] or _zeros_like_all(params, xp)
-        square_avg = [self.rho * s + (1.0 - self.rho) * (g * g) for s, g in zip(square_avg, grads)]
-        new_params = [
-            p - lr * g / (xp.sqrt(s) + self.epsilon) for p, g, s in zip(params, grads, square_avg)
-        ]
-        return new_params, dict(state, square_avg=square_avg)
+    def _apply(self, params, grads, state, lr, xp):
+        square_avg = state["square_avg"]
+        for i, grad in enumerate(grads):
+            square_avg[i] *= self.rho
+            square_avg[i] += (1.0 - self.rho) * (grad * grad)
+            denom = xp.sqrt(square_avg[i])
+            denom += self.epsilon
+            params[i] -= lr * (grad / denom)
 
 
 class Adagrad(Optimizer):
     """Adagrad: ``s = s + g^2``; ``p = p - lr * g / (sqrt(s) + eps)``."""
 
     default_learning_rate = 0.01
+    slots = ("sum_squares",)
 
     def __init__(self, learning_rate=None, epsilon: float = 1e-10):
         super().__init__(learning_rate)
         self.epsilon = _check_positive(epsilon, parameter="epsilon")
 
-    def init(self, params):
-        return dict(super().init(params), sum_squares=None)
-
-    def _step(self, params, grads, state, lr, xp):
-        sum_squares = state["sum_squares"] or _zeros_like_all(params, xp)
-        sum_squares = [s + g * g for s, g in zip(sum_squares, grads)]
-        new_params = [
-            p - lr * g / (xp.sqrt(s) + self.epsilon) for p, g, s in zip(params, grads, sum_squares)
-        ]
-        return new_params, dict(state, sum_squares=sum_squares)
+    def _apply(self, params, grads, state, lr, xp):
+        sum_squares = state["sum_squares"]
+        for i, grad in enumerate(grads):
+            sum_squares[i] += grad * grad
+            denom = xp.sqrt(sum_squares[i])
+            denom += self.epsilon
+            params[i] -= lr * (grad / denom)
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}

@@ -2,8 +2,12 @@
 
 Every argument is checked before anything changes. The data is moved to the model's
 device once per fit; each epoch draws a permutation on the host from the model's seeded
-generator and applies it on the device with one ``take``. Losses and metrics are summed
-on the device and read once per epoch, so a GPU is not stopped after every batch.
+generator, and each batch is gathered from X by its rows of that permutation. The epoch's
+loss and metrics are computed once at its end from every batch's output logits, so a GPU
+is not stopped after every batch.
+
+``EpochRunner`` is the generic array-API reference; on NumPy, ``mlpx._numpy_fastpath`` runs
+the same math on buffers allocated once per fit.
 
 Three regimes of tutorial 002 come from ``batch_size``: ``None`` is full-batch gradient
 descent, ``1`` stochastic gradient descent, anything between mini-batch.
@@ -154,7 +158,9 @@ def fit(model, X, y, *, epochs: int = 200, batch_size: int | None = 32, optimize
     model.stop_reason = None
     n_samples = X.shape[0]
     batch_size = n_samples if batch_size is None else min(batch_size, n_samples)
-    state = optimizer.init(model.params)
+    reshuffle = shuffle and batch_size < n_samples  # one full batch: order cannot matter
+    epochs_runner = make_epoch_runner(model, optimizer, X, Y, batch_size, callback_list)
+    del X, Y  # the runner keeps what it needs (the NumPy one drops its converted X)
     started = time.perf_counter()
     callback_list.call("on_train_begin", {"epochs": epochs, "metrics": keys})
     try:
@@ -162,9 +168,8 @@ def fit(model, X, y, *, epochs: int = 200, batch_size: int | None = 32, optimize
             epoch_started = time.perf_counter()
             lr = schedule(epoch)
             callback_list.call("on_epoch_begin", epoch, {})
-            X_epoch, Y_epoch = _epoch_order(model, X, Y, shuffle and batch_size < n_samples)
-            logs, state = _run_epoch(model, optimizer, state, X_epoch, Y_epoch, batch_size, lr,
-                                     epoch, callback_list)
+            order = model.shuffle_rng.permutation(n_samples) if reshuffle else None
+            logs = _run_epoch(model, epochs_runner, order, lr, epoch)
             if validation_data is not None:
                 val_logs = model._evaluate_checked(X_val, Y_val)
                 logs.update({f"val_{key}": value for key, value in val_logs.items()})
@@ -182,55 +187,31 @@ def fit(model, X, y, *, epochs: int = 200, batch_size: int | None = 32, optimize
     return history
 
 
-def _epoch_order(model, X, Y, shuffle: bool):
-    """X and Y in this epoch's order: a host permutation applied on the device once."""
-    if not shuffle:
-        return X, Y
-    xp = model.xp
-    permutation = from_host(model.shuffle_rng.permutation(X.shape[0]), backend=model.backend,
-                            dtype=xp.int64)
-    return xp.take(X, permutation, axis=0), xp.take(Y, permutation, axis=0)
+def make_epoch_runner(model, optimizer, X, Y, batch_size: int, callback_list: CallbackList):
+    """The NumPy fast path where it applies, else the generic array-API runner."""
+    if model.backend.name == "numpy":
+        from mlpx._numpy_fastpath import NumpyEpochRunner
+
+        return NumpyEpochRunner(model, optimizer, X, Y, batch_size, callback_list)
+    return EpochRunner(model, optimizer, X, Y, batch_size, callback_list)
 
 
-def _run_epoch(model, optimizer, state, X, Y, batch_size: int, lr: float, epoch: int,
-               callback_list: CallbackList):
-    """One pass over the batches; returns the epoch's logs and the optimizer state.
-
-    Restores the weights the epoch started with and raises NonFiniteLossError when the loss
-    or the weights stop being finite.
-    """
-    xp = model.xp
-    start_params = model.params  # updates make new arrays, so these stay as they are
-    n_samples = X.shape[0]
-    loss_sum = xp.zeros((), dtype=model.dtype, device=model.backend.device)
-    metric_sums: dict = {}
+def _run_epoch(model, runner: EpochRunner, order, lr: float, epoch: int) -> dict:
+    """One epoch; on a NaN/inf loss or weights, restore the epoch's start and raise."""
+    runner.sync_from_model()  # a callback may have replaced the weights
+    start = runner.snapshot()
     try:
-        for batch, begin in enumerate(range(0, n_samples, batch_size)):
-            end = min(begin + batch_size, n_samples)  # array-api-strict refuses slices past the end
-            X_batch, Y_batch = X[begin:end, ...], Y[begin:end, ...]
-            callback_list.call("on_batch_begin", batch, {})
-            loss, grads, output = model._loss_and_grads(X_batch, Y_batch)
-            params, state = optimizer.update(model.params, grads, state, learning_rate=lr,
-                                             xp=xp)
-            model._assign_params(params)
-            loss_sum = loss_sum + loss * X_batch.shape[0]
-            for name, value in model._metric_sums(Y_batch, output).items():
-                metric_sums[name] = metric_sums.get(name, 0.0) + value
-            if callback_list.wants_batch_end:
-                callback_list.call("on_batch_end", batch, {"loss": loss,
-                                                           "size": X_batch.shape[0]})
-        logs = {"loss": float(loss_sum) / n_samples}
-        logs.update({name: float(value) / n_samples for name, value in metric_sums.items()})
+        logs = runner.run_epoch(order, lr)
         _check_finite(model, logs["loss"])
     except NonFiniteLossError as exc:
-        model._assign_params(start_params)
+        runner.restore(start)
         model.stop_reason = "non_finite_loss"
         raise NonFiniteLossError(
             f"{exc}; training stopped in epoch {epoch} and the model keeps the weights it had "
             f"at the start of that epoch. Lower the learning rate (it was {lr:g}) or "
             "standardise X"
         ) from None
-    return logs, state
+    return logs
 
 
 def _check_finite(model, loss: float) -> None:
@@ -240,3 +221,138 @@ def _check_finite(model, loss: float) -> None:
     all_finite = xp.all(xp.stack([xp.all(xp.isfinite(p)) for p in model.params]))
     if not bool(all_finite):
         raise NonFiniteLossError("the weights became NaN or infinite")
+
+
+def epoch_logs(model, Y_epoch, Z_epoch, penalty_sum) -> dict[str, float]:
+    """The epoch's loss and metric from every batch's targets and output logits.
+
+    Parameters
+    ----------
+    Y_epoch : array of shape (n_samples, n_outputs)
+        The targets in the order the batches saw them.
+    Z_epoch : array of shape (n_samples, n_outputs)
+        Each batch's output pre-activations, computed with the weights of that batch.
+    penalty_sum : float or 0-d array
+        Sum over batches of (batch size x L2 penalty at that batch).
+
+    Returns
+    -------
+    dict
+        ``loss`` (the sample-weighted mean of the batch losses, penalty included) and
+        ``accuracy`` or ``mae``, as Python floats.
+    """
+    xp = model.xp
+    n_samples = Z_epoch.shape[0]
+    output = model.layers[-1].activation.forward(Z_epoch, xp=xp)
+    loss = float(model.loss.value(Y_epoch, Z_epoch, output, xp=xp))
+    logs = {"loss": loss + float(penalty_sum) / n_samples}
+    for name, total in model._metric_sums(Y_epoch, output).items():
+        logs[name] = float(total) / n_samples
+    return logs
+
+
+class EpochRunner:
+    """Runs epochs of mini-batch steps with the generic array-API code (the reference).
+
+    The parameters live in one flat vector (``model.flat_params()``); the layers' W and b
+    are views of it, and the optimizer updates it in place (``Optimizer.update_``) as one
+    array. Batches are gathered by index from X, never a shuffled copy of all of X. Each
+    batch's output logits are kept, and the epoch's loss and metric come from them at the
+    end (:func:`epoch_logs`), so the device is waited on once per epoch.
+
+    Parameters
+    ----------
+    model : MLP
+    optimizer : Optimizer
+    X : array of shape (n_samples, n_features), on the model's backend
+    Y : array of shape (n_samples, n_outputs), the encoded targets
+    batch_size : int
+    callback_list : CallbackList
+    """
+
+    # Backends whose slices and reshapes are views that see in-place writes; elsewhere the
+    # views are taken again after every step.
+    VIEW_BACKENDS = ("numpy", "cupy", "torch")
+
+    def __init__(self, model, optimizer, X, Y, batch_size: int,
+                 callback_list: CallbackList) -> None:
+        self.model = model
+        self.optimizer = optimizer
+        self.xp = model.xp
+        self.X, self.Y = X, Y
+        n_samples = X.shape[0]
+        self.bounds = [(begin, min(begin + batch_size, n_samples))
+                       for begin in range(0, n_samples, batch_size)]
+        self.callback_list = callback_list
+        self.flat = model.flat_params()
+        self.views = model._bind_flat(self.flat)
+        self.state = optimizer.init([self.flat])
+        self.rebind_every_step = model.backend.name not in self.VIEW_BACKENDS
+
+    # --- the flat parameter vector ---------------------------------------------------
+
+    def sync_from_model(self) -> None:
+        """Adopt weights that a callback or the user assigned to the model."""
+        if any(p is not v for p, v in zip(self.model.params, self.views)):
+            self._set_flat(self.model.flat_params())
+
+    def _set_flat(self, flat) -> None:
+        self.flat = flat
+        self.views = self.model._bind_flat(flat)
+
+    def snapshot(self):
+        """A copy of the flat parameters."""
+        return self.xp.asarray(self.flat, copy=True)
+
+    def restore(self, snapshot) -> None:
+        """Put the parameters of ``snapshot`` back into the model."""
+        self._set_flat(snapshot)
+
+    def apply_update(self, grad_flat, lr: float) -> None:
+        """One optimizer step on the flat vector."""
+        params = [self.flat]
+        self.optimizer.update_(params, [grad_flat], self.state, learning_rate=lr, xp=self.xp)
+        if params[0] is not self.flat or self.rebind_every_step:
+            self._set_flat(params[0])
+
+    # --- one epoch -------------------------------------------------------------------
+
+    def run_epoch(self, order, lr: float) -> dict[str, float]:
+        """Every batch once, in ``order`` (a host permutation, or None for the stored order).
+
+        Returns
+        -------
+        dict
+            The epoch's ``loss`` and ``accuracy``/``mae`` (Python floats).
+        """
+        xp, model, callbacks = self.xp, self.model, self.callback_list
+        rows = None if order is None else from_host(order, backend=model.backend,
+                                                    dtype=xp.int64)
+        logits, penalty_sum = [], 0.0
+        for batch, (begin, end) in enumerate(self.bounds):
+            if callbacks.wants_batch_begin:
+                callbacks.call("on_batch_begin", batch, {})
+                self.sync_from_model()
+            X_batch, Y_batch = self._batch(rows, begin, end)
+            output = model._forward(X_batch)
+            z_out = model.layers[-1].cache[1]
+            penalty = model._penalty() if model.alpha else 0.0
+            grads = model._backward(Y_batch, output)
+            self.apply_update(xp.concat([xp.reshape(g, (-1,)) for g in grads]), lr)
+            penalty_sum = penalty_sum + penalty * (end - begin)
+            logits.append(z_out)
+            if callbacks.wants_batch_end:
+                loss = model.loss.value(Y_batch, z_out, output, xp=xp) + penalty
+                callbacks.call("on_batch_end", batch, {"loss": float(loss),
+                                                       "size": end - begin})
+                self.sync_from_model()
+        Y_epoch = self.Y if rows is None else xp.take(self.Y, rows, axis=0)
+        Z_epoch = logits[0] if len(logits) == 1 else xp.concat(logits, axis=0)
+        return epoch_logs(model, Y_epoch, Z_epoch, penalty_sum)
+
+    def _batch(self, rows, begin: int, end: int):
+        if rows is None:
+            return self.X[begin:end, ...], self.Y[begin:end, ...]
+        batch_rows = rows[begin:end]
+        return (self.xp.take(self.X, batch_rows, axis=0),
+                self.xp.take(self.Y, batch_rows, axis=0))

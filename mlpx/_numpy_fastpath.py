@@ -1,0 +1,510 @@
+"""The NumPy fast path of the training loop: the generic math on buffers allocated once.
+
+``mlpx.train.EpochRunner`` is the reference: plain array-API code in which every operation
+returns a new array. On NumPy, small networks are bound by the ~1 us cost of each call and
+large ones by the GEMMs and by passes over memory, so this runner does the same steps with:
+
+- one flat parameter vector and one flat gradient vector (as the generic runner); layer
+  l's slice, read as shape (fan_in + 1, fan_out), is the block ``[W; b]``;
+- every layer input kept with a trailing column of ones, so ``z = [x, 1] @ [W; b]`` is one
+  GEMM, and ``grad [W; b] = [x, 1].T @ grad_z`` gives grad_W and grad_b in one GEMM;
+- activations and gradients in buffers allocated once per fit and written with ``out=``
+  (the last, shorter batch uses leading rows of the same buffers);
+- the output layer computed transposed, ``z.T`` of shape (n_outputs, n_rows), because NumPy
+  reduces over a short last axis (softmax over 2 or 10 classes) several times slower than
+  over the first; the GEMMs take the transposes as free views;
+- the output gradient of softmax + cross-entropy, sigmoid + binary cross-entropy and
+  identity + squared error fused into a few in-place passes;
+- X copied once per fit beside its column of ones, and its rows gathered by index into a
+  bounded input buffer (``np.take(..., out=)``), a chunk of whole batches at a time: for
+  small data one gather per epoch, for large data a few, never a shuffled copy of all of X;
+- the optimizer's in-place step (``Optimizer.update_``) on the flat vectors;
+- each batch's output logits written straight into an epoch buffer, from which the epoch's
+  loss and metric are computed once at its end.
+
+Other activations and losses fall back to the generic functions of
+:mod:`mlpx.activations` and :mod:`mlpx.losses` inside the same loop. ``tests/test_fastpath.py``
+checks that this runner and the generic one give the same numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlpx._numpy_optim import flat_step
+from mlpx.activations import Activation
+from mlpx.train import EpochRunner, epoch_logs
+
+# --- hidden-layer activations: forward turns z into a, backward turns grad_a into grad_z --
+
+
+class _InPlaceActivation:
+    """An activation computed in place: ``a`` overwrites ``z`` (they share one buffer)."""
+
+    in_place = True
+
+    def scratch(self, rows: int, units: int, dtype):
+        return None
+
+
+class _Identity(_InPlaceActivation):
+    def forward(self, z, a, scratch):
+        pass
+
+    def backward(self, grad, z, a, scratch):
+        pass
+
+
+class _Relu(_InPlaceActivation):
+    def scratch(self, rows, units, dtype):
+        return np.empty((rows, units), dtype=bool)
+
+    def forward(self, z, a, scratch):
+        np.maximum(z, 0, out=a)
+
+    def backward(self, grad, z, a, mask):
+        np.greater(a, 0, out=mask)  # a > 0 exactly where z > 0
+        np.multiply(grad, mask, out=grad)
+
+
+class _Tanh(_InPlaceActivation):
+    def scratch(self, rows, units, dtype):
+        return np.empty((rows, units), dtype=dtype)
+
+    def forward(self, z, a, scratch):
+        np.tanh(z, out=a)
+
+    def backward(self, grad, z, a, scratch):
+        np.multiply(a, a, out=scratch)
+        np.subtract(1, scratch, out=scratch)  # f'(z) = 1 - a^2
+        np.multiply(grad, scratch, out=grad)
+
+
+def _sigmoid_(z, out) -> None:
+    """out = 1 / (1 + exp(-z)); exp overflows to inf for z < -88 and gives exactly 0."""
+    np.negative(z, out=out)
+    np.exp(out, out=out)
+    np.add(out, 1, out=out)
+    np.reciprocal(out, out=out)
+
+
+class _Sigmoid(_InPlaceActivation):
+    def scratch(self, rows, units, dtype):
+        return np.empty((rows, units), dtype=dtype)
+
+    def forward(self, z, a, scratch):
+        _sigmoid_(z, a)
+
+    def backward(self, grad, z, a, scratch):
+        np.subtract(1, a, out=scratch)
+        np.multiply(scratch, a, out=scratch)  # f'(z) = a (1 - a)
+        np.multiply(grad, scratch, out=grad)
+
+
+class _GenericActivation:
+    """Any other activation through its generic functions (z and a kept apart)."""
+
+    in_place = False
+
+    def __init__(self, activation: Activation, xp) -> None:
+        self.activation = activation
+        self.xp = xp
+
+    def scratch(self, rows, units, dtype):
+        return None
+
+    def forward(self, z, a, scratch):
+        np.copyto(a, self.activation.forward(z, xp=self.xp))
+
+    def backward(self, grad, z, a, scratch):
+        np.multiply(grad, self.activation.derivative(z, a, xp=self.xp), out=grad)
+
+
+_IN_PLACE_ACTIVATIONS = {"identity": _Identity, "relu": _Relu, "tanh": _Tanh,
+                         "sigmoid": _Sigmoid}
+
+
+def _hidden_activation(activation: Activation, xp):
+    kernel = _IN_PLACE_ACTIVATIONS.get(activation.name)
+    return kernel() if kernel is not None else _GenericActivation(activation, xp)
+
+
+# --- the output layer: the loss gradient with respect to the logits ----------------------
+# Everything here is transposed: z_T, y_T and grad_T have shape (n_outputs, n_rows).
+
+
+class _OutputGradient:
+    """Writes dL/dz of the mean batch loss into ``grad_T``, by the generic formulas."""
+
+    def __init__(self, grad_T, model) -> None:
+        self.grad_T = grad_T
+        self.inv_rows = 1.0 / grad_T.shape[1]
+        self.model = model
+
+    def __call__(self, z_T, y_T) -> None:
+        model, xp = self.model, self.model.xp
+        activation, loss = model.layers[-1].activation, model.loss
+        z, y = z_T.T, y_T.T
+        a = activation.forward(z, xp=xp)
+        if loss.grad_logits is not None:
+            grad = loss.grad_logits(y, z, a, xp=xp)
+        else:
+            grad = activation.backward(z, a, loss.grad_output(y, z, a, xp=xp), xp=xp)
+        np.copyto(self.grad_T.T, grad)
+
+
+class _SoftmaxCrossEntropyGradient(_OutputGradient):
+    """(softmax(z) - y) / n for one-hot rows y; softmax shifted by each sample's max."""
+
+    def __init__(self, grad_T, model) -> None:
+        super().__init__(grad_T, model)
+        n_rows = grad_T.shape[1]
+        self.sample_max = np.empty(n_rows, dtype=grad_T.dtype)
+        self.sample_sum = np.empty(n_rows, dtype=grad_T.dtype)
+
+    def __call__(self, z_T, y_T) -> None:
+        grad_T = self.grad_T
+        np.maximum.reduce(z_T, axis=0, out=self.sample_max)
+        np.subtract(z_T, self.sample_max, out=grad_T)
+        np.exp(grad_T, out=grad_T)
+        np.add.reduce(grad_T, axis=0, out=self.sample_sum)
+        np.divide(grad_T, self.sample_sum, out=grad_T)
+        np.subtract(grad_T, y_T, out=grad_T)
+        np.multiply(grad_T, self.inv_rows, out=grad_T)
+
+
+class _SigmoidCrossEntropyGradient(_OutputGradient):
+    """(sigmoid(z) - y) / n."""
+
+    def __call__(self, z_T, y_T) -> None:
+        grad_T = self.grad_T
+        _sigmoid_(z_T, grad_T)
+        np.subtract(grad_T, y_T, out=grad_T)
+        np.multiply(grad_T, self.inv_rows, out=grad_T)
+
+
+class _SquaredErrorGradient(_OutputGradient):
+    """2 (z - y) / (n k) for an identity output."""
+
+    def __call__(self, z_T, y_T) -> None:
+        grad_T = self.grad_T
+        np.subtract(z_T, y_T, out=grad_T)
+        np.multiply(grad_T, 2.0 * self.inv_rows / grad_T.shape[0], out=grad_T)
+
+
+def _is_one_hot(Y) -> bool:
+    return bool(np.all(np.sum(Y, axis=1) == 1))
+
+
+def _output_gradient_class(model, one_hot: bool):
+    output_activation, loss = model.layers[-1].activation.name, model.loss.name
+    if output_activation == "softmax" and loss == "categorical_crossentropy" and one_hot:
+        return _SoftmaxCrossEntropyGradient  # probability rows need the generic formula
+    if output_activation == "sigmoid" and loss == "binary_crossentropy":
+        return _SigmoidCrossEntropyGradient
+    if output_activation == "identity" and loss == "mse":
+        return _SquaredErrorGradient
+    return _OutputGradient
+
+
+# --- the epoch's loss and metric --------------------------------------------------------
+
+
+def _argmax_over_classes(z_T):
+    """np.argmax(z_T, axis=0) (first index on ties), as k vectorised passes over samples."""
+    n_classes = z_T.shape[0]
+    if n_classes > 32:
+        return np.argmax(z_T, axis=0)
+    best = z_T[0].copy()
+    winner = np.zeros(z_T.shape[1], dtype=np.intp)
+    for j in range(1, n_classes):
+        beats = z_T[j] > best
+        winner[beats] = j
+        np.maximum(best, z_T[j], out=best)
+    return winner
+
+
+def _softmax_cross_entropy_logs(z_T, labels, penalty_sum: float) -> dict[str, float]:
+    """Loss and accuracy of an epoch of one-hot targets, from logits z_T (k, n_samples).
+
+    The same numbers as ``mlpx.train.epoch_logs`` (whose row-wise reductions are slow on
+    NumPy for few classes): loss = mean(logsumexp(z) - z[label]).
+    """
+    n_samples = z_T.shape[1]
+    sample_max = np.max(z_T, axis=0)
+    logsumexp = sample_max + np.log(np.sum(np.exp(z_T - sample_max), axis=0))
+    true_logit = np.take_along_axis(z_T, labels[np.newaxis, :], axis=0)
+    loss = (float(np.sum(logsumexp)) - float(np.sum(true_logit)) + penalty_sum) / n_samples
+    correct = np.count_nonzero(_argmax_over_classes(z_T) == labels)
+    return {"loss": loss, "accuracy": correct / n_samples}
+
+
+# --- the layers, for one batch size ----------------------------------------------------
+
+
+class _DenseStep:
+    """Forward and backward of one hidden Dense layer on fixed buffers.
+
+    Parameters
+    ----------
+    block : array of shape (fan_in + 1, fan_out)
+        ``[W; b]``, a view of the flat parameters.
+    grad_block : array of shape (fan_in + 1, fan_out)
+        ``[grad_W; grad_b]``, a view of the flat gradient.
+    x_aug : array of shape (n_rows, fan_in + 1) or None
+        The layer input with a last column of ones (None: set per batch, first layer).
+    z, a : arrays of shape (n_rows, fan_out)
+        Pre-activation and activation (the same buffer for in-place activations).
+    grad_a : array of shape (n_rows, fan_out)
+        Filled with dL/da by the layer above; turned into dL/dz in place.
+    grad_x : array of shape (n_rows, fan_in) or None
+        Receives dL/dx, the grad_a of the layer below; None for the first layer.
+    """
+
+    def __init__(self, block, grad_block, x_aug, z, a, grad_a, grad_x, activation,
+                 scratch) -> None:
+        self.block, self.grad_block = block, grad_block
+        self.W_T = block[:-1].T
+        self.set_input(x_aug)
+        self.z, self.a = z, a
+        self.grad_a, self.grad_x = grad_a, grad_x
+        self.activation, self.scratch = activation, scratch
+
+    def set_input(self, x_aug) -> None:
+        self.x_aug = x_aug
+        self.x_aug_T = None if x_aug is None else x_aug.T
+
+    def forward(self) -> None:
+        """z = [x, 1] @ [W; b]; a = f(z)."""
+        np.matmul(self.x_aug, self.block, out=self.z)
+        self.activation.forward(self.z, self.a, self.scratch)
+
+    def backward(self) -> None:
+        """grad_z = grad_a * f'(z); grad [W; b] = [x, 1].T @ grad_z; grad_x = grad_z @ W.T."""
+        self.activation.backward(self.grad_a, self.z, self.a, self.scratch)
+        np.matmul(self.x_aug_T, self.grad_a, out=self.grad_block)
+        if self.grad_x is not None:
+            np.matmul(self.grad_a, self.W_T, out=self.grad_x)
+
+
+class _OutputStep(_DenseStep):
+    """The output layer, transposed: z_T = [W; b].T @ [x, 1].T, shape (n_outputs, n_rows).
+
+    ``grad_a`` holds dL/dz transposed (the loss gives it directly).
+    """
+
+    def __init__(self, block, grad_block, x_aug, grad_T, grad_x) -> None:
+        super().__init__(block, grad_block, x_aug, None, None, grad_T, grad_x, None, None)
+        self.block_T = block.T
+
+    def forward_into(self, z_T) -> None:
+        np.matmul(self.block_T, self.x_aug_T, out=z_T)
+
+    def backward(self) -> None:
+        grad_z = self.grad_a.T
+        np.matmul(self.x_aug_T, grad_z, out=self.grad_block)
+        if self.grad_x is not None:
+            np.matmul(grad_z, self.W_T, out=self.grad_x)
+
+
+class _BatchPlan:
+    """The layer steps for batches of ``n_rows`` rows, on the runner's buffers.
+
+    The plan for the last, shorter batch uses leading rows of the same buffers.
+    """
+
+    def __init__(self, model, blocks, grad_blocks, buffers, n_rows: int,
+                 output_gradient_class) -> None:
+        rows = slice(0, n_rows)
+        grads = [grad[rows] for grad in buffers["grads"]]
+        self.hidden = []
+        for i, activation in enumerate(buffers["activations"]):
+            out_aug = buffers["outputs"][i][rows]
+            a = out_aug[:, :-1]
+            z = a if buffers["z"][i] is None else buffers["z"][i][rows]
+            scratch = buffers["scratch"][i]
+            self.hidden.append(_DenseStep(
+                blocks[i], grad_blocks[i], None if i == 0 else buffers["outputs"][i - 1][rows],
+                z, a, grads[i], None if i == 0 else grads[i - 1], activation,
+                None if scratch is None else scratch[rows],
+            ))
+        depth = len(self.hidden)
+        grad_T = buffers["grad_T"][:, rows]
+        self.output = _OutputStep(
+            blocks[depth], grad_blocks[depth],
+            None if depth == 0 else buffers["outputs"][depth - 1][rows],
+            grad_T, None if depth == 0 else grads[depth - 1],
+        )
+        self.first = self.hidden[0] if self.hidden else self.output
+        self.output_gradient = output_gradient_class(grad_T, model)
+
+    def step(self, x_aug, z_T, y_T) -> None:
+        """Forward and backward for one batch; leaves the gradient in the flat buffer.
+
+        Parameters
+        ----------
+        x_aug : array of shape (n_rows, n_features + 1)
+            The batch's inputs with a last column of ones.
+        z_T, y_T : arrays of shape (n_outputs, n_rows)
+            Columns of the epoch buffers: receives the logits; holds the targets.
+        """
+        self.first.set_input(x_aug)
+        for layer in self.hidden:
+            layer.forward()
+        self.output.forward_into(z_T)
+        self.output_gradient(z_T, y_T)
+        self.output.backward()
+        for layer in reversed(self.hidden):
+            layer.backward()
+
+
+# --- the runner --------------------------------------------------------------------------
+
+
+class NumpyEpochRunner(EpochRunner):
+    """:class:`mlpx.train.EpochRunner` for NumPy, on preallocated buffers (see the module).
+
+    Parameters are those of ``EpochRunner``; ``input_buffer_bytes`` bounds the buffer into
+    which rows of X are gathered (at least one batch).
+    """
+
+    INPUT_BUFFER_BYTES = 8 * 2**20
+
+    def __init__(self, model, optimizer, X, Y, batch_size: int, callback_list, *,
+                 input_buffer_bytes: int | None = None) -> None:
+        super().__init__(model, optimizer, X, Y, batch_size, callback_list)
+        n_samples, dtype = X.shape[0], model.dtype
+        self.grad_flat = np.zeros_like(self.flat)
+        self.Y_T = np.ascontiguousarray(Y.T)
+        self.Y_T_epoch = np.empty_like(self.Y_T)
+        self.Z_T_epoch = np.empty((model.n_outputs, n_samples), dtype=dtype)
+        one_hot = model.loss.name == "categorical_crossentropy" and _is_one_hot(Y)
+        self.labels = np.argmax(Y, axis=1) if one_hot else None
+        if model.alpha:
+            self.decay = np.zeros_like(self.flat)  # alpha on weights, 0 on biases
+            for start, stop, _ in model.param_slices()[0::2]:
+                self.decay[start:stop] = model.alpha
+            self.decayed = np.empty_like(self.flat)
+        self._allocate_inputs(batch_size, input_buffer_bytes or self.INPUT_BUFFER_BYTES)
+        buffers = self._allocate_layers(batch_size)
+        self._build_plans(buffers, _output_gradient_class(model, one_hot))
+        self.optimizer_step = flat_step(optimizer, self.state, self.flat, self.grad_flat)
+
+    def _allocate_inputs(self, batch_size: int, max_bytes: int) -> None:
+        """X with a column of ones (made once per fit) and a buffer for a chunk of batches.
+
+        Rows are gathered from ``X_aug`` into the contiguous chunk buffer: ``np.take`` into
+        a strided buffer (beside a ones column) is several times slower.
+        """
+        n_samples, n_features = self.X.shape
+        self.X_aug = np.empty((n_samples, n_features + 1), dtype=self.model.dtype)
+        self.X_aug[:, :-1] = self.X
+        self.X_aug[:, -1] = 1
+        self.X = None  # the runner needs only X_aug; let a converted copy of X go
+        row_bytes = (n_features + 1) * self.X_aug.itemsize
+        batches_per_chunk = max(1, max_bytes // (row_bytes * batch_size))
+        self.chunk_rows = min(n_samples, batches_per_chunk * batch_size)
+        self.inputs = np.empty((self.chunk_rows, n_features + 1), dtype=self.model.dtype)
+
+    def _allocate_layers(self, n_rows: int) -> dict:
+        model, dtype = self.model, self.model.dtype
+        hidden_units = model.layer_sizes[1:-1]
+        activations = [_hidden_activation(layer.activation, model.xp)
+                       for layer in model.layers[:-1]]
+        outputs = []
+        for units in hidden_units:
+            out_aug = np.empty((n_rows, units + 1), dtype=dtype)
+            out_aug[:, -1] = 1
+            outputs.append(out_aug)
+        return {
+            "outputs": outputs,
+            "grads": [np.empty((n_rows, units), dtype=dtype) for units in hidden_units],
+            "grad_T": np.empty((model.n_outputs, n_rows), dtype=dtype),
+            "activations": activations,
+            "z": [None if act.in_place else np.empty((n_rows, units), dtype=dtype)
+                  for act, units in zip(activations, hidden_units)],
+            "scratch": [act.scratch(n_rows, units, dtype)
+                        for act, units in zip(activations, hidden_units)],
+        }
+
+    def _build_plans(self, buffers: dict, output_gradient_class) -> None:
+        """Block views of the flat vectors, one plan per batch size, and per-batch views."""
+        slices = self.model.param_slices()
+        blocks, grad_blocks = [], []
+        for (start, _, (fan_in, fan_out)), (_, stop, _) in zip(slices[0::2], slices[1::2]):
+            blocks.append(self.flat[start:stop].reshape(fan_in + 1, fan_out))
+            grad_blocks.append(self.grad_flat[start:stop].reshape(fan_in + 1, fan_out))
+        plans = {}
+        for begin, end in self.bounds:
+            if end - begin not in plans:
+                plans[end - begin] = _BatchPlan(self.model, blocks, grad_blocks, buffers,
+                                                end - begin, output_gradient_class)
+        self.batches = []
+        for begin, end in self.bounds:
+            chunk_begin = begin - begin % self.chunk_rows
+            chunk_end = min(chunk_begin + self.chunk_rows, self.X_aug.shape[0])
+            self.batches.append((
+                (chunk_begin, chunk_end) if begin == chunk_begin else None,
+                plans[end - begin],
+                self.inputs[begin - chunk_begin:end - chunk_begin],
+                self.Z_T_epoch[:, begin:end],
+                self.Y_T_epoch[:, begin:end],
+            ))
+
+    def _set_flat(self, flat) -> None:
+        if not hasattr(self, "batches"):
+            super()._set_flat(flat)
+            return
+        np.copyto(self.flat, flat)  # keep the buffer that the plans' views point into
+        self.views = self.model._bind_flat(self.flat)
+
+    def apply_update(self, grad_flat, lr: float) -> None:
+        if self.optimizer_step is not None:
+            self.optimizer_step(lr)
+            return
+        params = [self.flat]
+        self.optimizer.update_(params, [grad_flat], self.state, learning_rate=lr, xp=np)
+        if params[0] is not self.flat:  # an optimizer that returns new arrays
+            np.copyto(self.flat, params[0])
+
+    def run_epoch(self, order, lr: float) -> dict[str, float]:
+        """Every batch once, in ``order`` (a host permutation, or None for stored order)."""
+        model, callbacks, X_aug, inputs = self.model, self.callback_list, self.X_aug, self.inputs
+        order = np.arange(X_aug.shape[0]) if order is None else order
+        np.take(self.Y_T, order, axis=1, out=self.Y_T_epoch)
+        penalty_sum = 0.0
+        with np.errstate(over="ignore", under="ignore"):
+            for batch, (chunk, plan, x_aug, z_T, y_T) in enumerate(self.batches):
+                if chunk is not None:
+                    chunk_begin, chunk_end = chunk
+                    # clip: the rows are a permutation, so the bounds check can go
+                    np.take(X_aug, order[chunk_begin:chunk_end], axis=0,
+                            out=inputs[:chunk_end - chunk_begin], mode="clip")
+                if callbacks.wants_batch_begin:
+                    callbacks.call("on_batch_begin", batch, {})
+                    self.sync_from_model()
+                plan.step(x_aug, z_T, y_T)
+                penalty = self._add_penalty_gradient() if model.alpha else 0.0
+                penalty_sum += z_T.shape[1] * penalty
+                self.apply_update(self.grad_flat, lr)
+                if callbacks.wants_batch_end:
+                    self._call_batch_end(batch, z_T, y_T, penalty)
+            if self.labels is not None and model.layers[-1].activation.name == "softmax":
+                return _softmax_cross_entropy_logs(self.Z_T_epoch, self.labels[order],
+                                                   penalty_sum)
+            return epoch_logs(model, self.Y_T_epoch.T, self.Z_T_epoch.T, penalty_sum)
+
+    def _add_penalty_gradient(self) -> float:
+        """grad += alpha W (biases excluded); returns the penalty alpha/2 sum W^2."""
+        np.multiply(self.flat, self.decay, out=self.decayed)
+        np.add(self.grad_flat, self.decayed, out=self.grad_flat)
+        return 0.5 * float(np.vdot(self.decayed, self.flat))
+
+    def _call_batch_end(self, batch: int, z_T, y_T, penalty: float) -> None:
+        """on_batch_end with the batch's loss (computed only because a callback asks)."""
+        model, xp = self.model, self.model.xp
+        z, y = z_T.T, y_T.T
+        output = model.layers[-1].activation.forward(z, xp=xp)
+        loss = float(model.loss.value(y, z, output, xp=xp)) + penalty
+        self.callback_list.call("on_batch_end", batch, {"loss": loss, "size": z.shape[0]})
+        self.sync_from_model()

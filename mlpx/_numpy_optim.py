@@ -1,0 +1,132 @@
+"""NumPy kernels for the optimizer step on one flat parameter vector (the fast path).
+
+``Optimizer.update_`` in :mod:`mlpx.optim` is the reference; each of its lines allocates a
+temporary. These kernels run the same operations in the same order, so they give the same
+float results, but write every intermediate into preallocated scratch with ``out=``.
+
+Only SGD, Adam and AdamW have a kernel; other optimizers run their reference ``update_``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mlpx.optim import SGD, Adam, AdamW, Optimizer
+
+
+class FlatStep:
+    """One optimizer's step on a flat vector, with ``out=`` into preallocated scratch.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+    state : dict
+        ``optimizer.init([param])``; its arrays are updated in place and its step counted.
+    param, grad : arrays of shape (n_params,)
+        The flat parameter and gradient vectors the step will always be given.
+    """
+
+    def __init__(self, optimizer: Optimizer, state: dict, param, grad) -> None:
+        self.optimizer, self.state = optimizer, state
+        self.param, self.grad = param, grad
+        self.arrays = self.work_arrays()
+
+    def work_arrays(self) -> tuple:
+        """What ``apply`` works on: param, grad, scratch and the state's slot arrays."""
+        slots = [self.state[slot][0] for slot in self.optimizer.slots]
+        return (self.param, self.grad, np.empty_like(self.param), *slots)
+
+    def __call__(self, lr: float) -> None:
+        """Take one step with learning rate ``lr``."""
+        self.state["step"] += 1
+        self.apply(*self.arrays, *self.scalars(float(lr), self.state["step"]))
+
+    def scalars(self, lr: float, step: int) -> tuple:
+        return (lr,)
+
+    @staticmethod
+    def apply(param, grad, scratch, *slots_and_scalars) -> None:
+        raise NotImplementedError
+
+
+class _SGDStep(FlatStep):
+    """``p -= lr * g`` (reference: ``SGD._apply`` without momentum)."""
+
+    @staticmethod
+    def apply(param, grad, scratch, lr):
+        np.multiply(grad, lr, out=scratch)
+        np.subtract(param, scratch, out=param)
+
+
+class _MomentumStep(FlatStep):
+    """``v = mu v + g``; ``p -= lr * v`` or, Nesterov, ``p -= lr * (g + mu v)``."""
+
+    def scalars(self, lr, step):
+        return lr, self.optimizer.momentum, self.optimizer.nesterov
+
+    @staticmethod
+    def apply(param, grad, scratch, velocity, lr, momentum, nesterov):
+        np.multiply(velocity, momentum, out=velocity)
+        np.add(velocity, grad, out=velocity)
+        if nesterov:
+            np.multiply(velocity, momentum, out=scratch)
+            np.add(grad, scratch, out=scratch)
+        else:
+            np.copyto(scratch, velocity)
+        np.multiply(scratch, lr, out=scratch)
+        np.subtract(param, scratch, out=param)
+
+
+class _AdamStep(FlatStep):
+    """Adam's step in ``Adam._apply``'s order of operations.
+
+    m and v are the two rows of one (2, n) buffer (the state's arrays become views of it),
+    so their decay and their increments each take one call instead of two.
+    """
+
+    def __init__(self, optimizer, state, param, grad) -> None:
+        self.moments = np.stack([state["m"][0], state["v"][0]])
+        state["m"][0], state["v"][0] = self.moments[0], self.moments[1]
+        beta1, beta2 = optimizer.beta1, optimizer.beta2
+        self.decays = np.array([[beta1], [beta2]], dtype=param.dtype)
+        self.increments = np.array([[1.0 - beta1], [1.0 - beta2]], dtype=param.dtype)
+        super().__init__(optimizer, state, param, grad)
+
+    def work_arrays(self):
+        scratch = np.empty((2, self.param.shape[0]), dtype=self.param.dtype)
+        return self.param, self.grad, scratch, self.moments
+
+    def scalars(self, lr, step):
+        adam = self.optimizer
+        decay = 1.0 - lr * adam.weight_decay if isinstance(adam, AdamW) else None
+        v_correction_sqrt = math.sqrt(1.0 - adam.beta2**step)
+        return (self.decays, self.increments, lr * v_correction_sqrt / (1.0 - adam.beta1**step),
+                adam.epsilon * v_correction_sqrt, decay)
+
+    @staticmethod
+    def apply(param, grad, scratch, moments, decays, increments, step_size, epsilon, decay):
+        if decay is not None:
+            np.multiply(param, decay, out=param)
+        np.multiply(moments, decays, out=moments)  # m *= b1; v *= b2
+        np.multiply(grad, increments, out=scratch)  # (1 - b1) g; (1 - b2) g
+        np.multiply(scratch[1], grad, out=scratch[1])  # (1 - b2) g g
+        np.add(moments, scratch, out=moments)
+        denom, update = scratch[0], scratch[1]
+        np.sqrt(moments[1], out=denom)
+        np.add(denom, epsilon, out=denom)
+        np.divide(moments[0], denom, out=update)
+        np.multiply(update, step_size, out=update)
+        np.subtract(param, update, out=param)
+
+
+def flat_step(optimizer: Optimizer, state: dict, param, grad) -> FlatStep | None:
+    """The kernel for ``optimizer`` on these flat vectors, or None to use ``update_``."""
+    kind = type(optimizer)
+    if kind is SGD:
+        return (_MomentumStep if optimizer.momentum else _SGDStep)(optimizer, state, param,
+                                                                  grad)
+    if kind in (Adam, AdamW):
+        return _AdamStep(optimizer, state, param, grad)
+    return None
