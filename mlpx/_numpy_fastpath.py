@@ -193,7 +193,8 @@ class _SquaredErrorGradient(_OutputGradient):
 
 
 def _is_one_hot(Y) -> bool:
-    return bool(np.all(np.sum(Y, axis=1) == 1))
+    """Every row one 1 and zeros (label-smoothed rows may also sum to exactly 1)."""
+    return bool(np.all((Y == 0) | (Y == 1)) and np.all(np.sum(Y, axis=1) == 1))
 
 
 def _output_gradient_class(model, one_hot: bool):
