@@ -71,9 +71,10 @@ def examples(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Training speed of mlpx on each usable backend vs scikit-learn and a plain torch loop.
+    """A complete fit as a multiple of its GEMM floor: mlpx vs scikit-learn and PyTorch (CPU).
 
-    ``nox -s bench`` runs the quick settings; ``nox -s bench -- --repeats 5`` the full one.
+    ``nox -s bench`` runs the quick settings (< 3 minutes); ``nox -s bench -- --repeats 7``
+    the full one; any arguments replace ``--quick`` (see benchmarks/README.md).
     """
     _install(session)
     session.install(TORCH)

@@ -1,36 +1,48 @@
-"""Training benchmark: mlpx on each backend against scikit-learn and a plain PyTorch loop.
+"""Training benchmark: a complete fit as a multiple of its GEMM floor, mlpx vs sklearn and torch.
 
-Every contender trains the same network (architecture, optimizer, learning rate, batch
-size, epochs, float32) on the same NumPy data, and only the fit is timed. Contenders run
-interleaved (A, B, C, A, B, C, ...) after warm-up rounds, and the report gives the median
-and minimum of the repeats and the ratio of medians against mlpx on NumPy, so the numbers
-from one run on a noisy, shared machine can be compared with each other. A final training
-loss and a test accuracy, computed the same way for every contender after its fit, show
-that no speed is bought with wrong results.
+Every contender trains the same float32 network (relu hidden layers, softmax output with
+categorical cross-entropy; Adam, lr 1e-3, betas (0.9, 0.999), eps 1e-8, no L2, shuffled
+every epoch) on the same NumPy data. The "GEMM floor" runs only the matrix products those
+training steps need (forward ``X @ W`` per layer, ``dW = X^T @ dZ`` per layer and
+``dX = dZ @ W^T`` for every layer but the first) with ``matmul(out=)`` on preallocated
+arrays, for exactly the steps the fit takes (full batches plus the final partial one,
+every epoch). Its time is the bar every contender is measured against.
 
-    python benchmarks/bench_train.py                 # 5 repeats, a few minutes
-    python benchmarks/bench_train.py --quick         # 1 repeat, fewer epochs, 1 thread, < 1 min
-    python benchmarks/bench_train.py --repeats 9 --json timings.json
-    python benchmarks/bench_train.py --threads 1     # every thread pool capped at 1 (steadier)
-    python benchmarks/bench_train.py --backends numpy,torch,cupy --workloads digits
+Each (contender, config, repeat) runs in a fresh subprocess that imports only its own
+library, reads the data the parent saved as ``.npy`` files, times the whole fit call from
+NumPy arrays, and reports seconds, accuracy and peak RSS as JSON. Repeats are interleaved
+round-robin after a discarded warm-up round; tables give medians.
+
+    python benchmarks/bench_train.py --quick                 # smoke run, < 3 minutes (nox -s bench)
+    python benchmarks/bench_train.py                         # 7 repeats, about 10 minutes
+    python benchmarks/bench_train.py --configs moons --repeats 3
+    python benchmarks/bench_train.py --threads 1 --json timings.json
+    python benchmarks/bench_train.py --contenders floor,mlpx,torch-foreach
+    python benchmarks/bench_train.py --backend cupy          # GPU: cuBLAS floor, adds "large"
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import gc
+import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
+import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -38,682 +50,906 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # benchmark the checkout this script sits in
     sys.path.insert(0, str(ROOT))
 
-import mlpx  # noqa: E402
-from mlpx.datasets import make_moons  # noqa: E402
-
-SEED = 42
-BACKEND_NAMES = ("numpy", "torch", "array_api_strict", "cupy")
-BASELINE = "mlpx-numpy"
-
-
-# --------------------------------------------------------------------------- data
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """Training and test data as NumPy arrays, what users pass to ``fit``.
-
-    Attributes
-    ----------
-    X_train, X_test : numpy.ndarray of float32, shape (n_samples, n_features)
-    y_train, y_test : numpy.ndarray of int64, shape (n_samples,)
-        Class labels ``0 .. n_classes - 1``.
-    n_classes : int
-    """
-
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
-    n_classes: int
+SEED = 0
+LEARNING_RATE = 1e-3
+BETAS = (0.9, 0.999)
+EPSILON = 1e-8
+CPU_CONTENDERS = ("floor", "mlpx", "sklearn", "torch-eager", "torch-fused")
+GPU_CONTENDERS = ("floor", "mlpx", "torch-eager", "torch-fused")
+OPTIONAL_CONTENDERS = ("torch-foreach",)  # only when asked for with --contenders
+LIBRARY = {"mlpx": "mlpx", "sklearn": "sklearn", "torch-eager": "torch",
+           "torch-fused": "torch", "torch-foreach": "torch"}
+WATCHED_MODULES = ("mlpx", "sklearn", "torch", "cupy")
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+NOISY_SPREAD = 1.5
 
 
-def _split(X: np.ndarray, y: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, ...]:
-    """Shuffle the rows with a seeded generator and cut off the last ``test_size`` fraction."""
-    order = np.random.default_rng(seed).permutation(X.shape[0])
-    n_test = int(np.ceil(test_size * X.shape[0]))
-    test, train = order[:n_test], order[n_test:]
-    return X[train], X[test], y[train], y[test]
-
-
-def _standardised(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Scale both sets with the training mean and standard deviation (1 for constant columns)."""
-    mean = X_train.mean(axis=0)
-    std = X_train.std(axis=0)
-    std[std == 0.0] = 1.0
-    return (((X_train - mean) / std).astype(np.float32),
-            ((X_test - mean) / std).astype(np.float32))
-
-
-def _dataset(X: np.ndarray, y: np.ndarray, n_classes: int, test_size: float = 0.2) -> Dataset:
-    """Split, standardise and cast to float32 features and int64 labels."""
-    X_train, X_test, y_train, y_test = _split(np.asarray(X, dtype=np.float64), y, test_size,
-                                              SEED)
-    X_train, X_test = _standardised(X_train, X_test)
-    return Dataset(X_train, y_train.astype(np.int64), X_test, y_test.astype(np.int64), n_classes)
-
-
-def load_moons() -> Dataset:
-    """Tutorial 004's moons: 500 noisy points, 400 of them for training."""
-    X, y = make_moons(n_samples=500, noise=0.2, seed=SEED)
-    return _dataset(mlpx.to_numpy(X), mlpx.to_numpy(y), n_classes=2)
-
-
-def load_digits() -> Dataset:
-    """scikit-learn's bundled 8x8 digits (1797 images, no download), standardised."""
-    from sklearn.datasets import load_digits as sklearn_digits
-
-    digits = sklearn_digits()
-    return _dataset(digits.data, digits.target, n_classes=10)
-
-
-def load_synthetic(n_samples: int = 20_000, n_features: int = 100,
-                   n_classes: int = 10) -> Dataset:
-    """A learnable 10-class problem from a seeded generator: a random tanh teacher network.
-
-    ``n_samples`` rows are for training; another fifth as many are drawn for the test set.
-    """
-    rng = np.random.default_rng(SEED)
-    n_total = n_samples + n_samples // 5
-    X = rng.standard_normal((n_total, n_features))
-    hidden = np.tanh(X @ rng.standard_normal((n_features, 64)) / np.sqrt(n_features))
-    logits = hidden @ rng.standard_normal((64, n_classes)) * 2.0
-    y = np.argmax(logits + 0.5 * rng.standard_normal(logits.shape), axis=1)
-    return _dataset(X, y, n_classes=n_classes, test_size=(n_total - n_samples) / n_total)
-
-
-# --------------------------------------------------------------------------- workloads
+# --------------------------------------------------------------------------- configs
 
 
 @dataclass(frozen=True)
-class Workload:
+class Config:
     """One training problem, trained identically by every contender.
 
     Attributes
     ----------
     name : str
-    description : str
-    layer_sizes : tuple of int
-        Inputs first, as in ``mlpx.MLP``.
-    activations : tuple of str
-        One per weight layer; hidden layers must share one activation (scikit-learn's rule).
-    optimizer : {"sgd", "adam"}
-        Plain SGD has no momentum; Adam uses beta1 0.9, beta2 0.999, epsilon 1e-8.
-    learning_rate : float
-    batch_size : int or None
-        None is full-batch gradient descent.
+        Label in the report.
+    data : {"moons", "digits", "mnist", "large"}
+        Which generator makes the data.
+    n_features : int
+    hidden : tuple of int
+        Hidden layer widths; every hidden layer is relu.
+    n_classes : int
+        Softmax outputs.
+    batch_size : int
+    n_train : int
+        Training samples.
     epochs : int
-    load : callable returning Dataset
+    accuracy_on : {"test", "train"}
+        ``"train"`` where all samples are trained on (digits).
+    test_note : str
+        Where the accuracy comes from, in words.
     """
 
     name: str
-    description: str
-    layer_sizes: tuple[int, ...]
-    activations: tuple[str, ...]
-    optimizer: str
-    learning_rate: float
-    batch_size: int | None
+    data: str
+    n_features: int
+    hidden: tuple[int, ...]
+    n_classes: int
+    batch_size: int
+    n_train: int
     epochs: int
-    load: Callable[[], Dataset]
+    accuracy_on: str = "test"
+    test_note: str = ""
 
-    def effective_batch_size(self, n_samples: int) -> int:
-        """Samples per step: ``batch_size``, or all of them for full-batch descent."""
-        return n_samples if self.batch_size is None else min(self.batch_size, n_samples)
+    @property
+    def layer_sizes(self) -> list[int]:
+        """Units per layer, inputs first, as ``mlpx.MLP`` takes them."""
+        return [self.n_features, *self.hidden, self.n_classes]
 
-    def config(self) -> dict[str, Any]:
-        """The settings as a JSON-friendly dict."""
-        return {
-            "description": self.description,
-            "layer_sizes": list(self.layer_sizes),
-            "activations": list(self.activations),
-            "optimizer": self.optimizer,
-            "learning_rate": self.learning_rate,
-            "batch_size": self.batch_size,
-            "epochs": self.epochs,
-            "dtype": "float32",
-        }
+    @property
+    def net(self) -> str:
+        """The layer sizes joined by dashes, e.g. ``2-16-8-2``."""
+        return "-".join(map(str, self.layer_sizes))
+
+    def epoch_batches(self) -> list[int]:
+        """Sizes of one epoch's batches, in order: the full ones, then the partial one."""
+        n_full, rest = divmod(self.n_train, self.batch_size)
+        return [self.batch_size] * n_full + ([rest] if rest else [])
+
+    @property
+    def steps(self) -> int:
+        """Optimizer steps of the whole fit."""
+        return self.epochs * len(self.epoch_batches())
+
+    def step_flops(self, batch: int) -> int:
+        """Floating-point operations of one step's matrix products at ``batch`` rows."""
+        sizes = self.layer_sizes
+        products = [fan_in * fan_out for fan_in, fan_out in zip(sizes[:-1], sizes[1:])]
+        # forward and dW for every layer, dX for every layer but the first; 2 flops per MAC
+        return 2 * batch * (2 * sum(products) + sum(products[1:]))
+
+    def gemm_flops(self) -> int:
+        """Floating-point operations of every matrix product of the whole fit."""
+        return self.epochs * sum(self.step_flops(batch) for batch in self.epoch_batches())
+
+    def describe(self) -> str:
+        """One line: network, batch cut, samples, epochs, steps and GEMM work."""
+        batches = self.epoch_batches()
+        cut = f"{batches.count(self.batch_size)} x {self.batch_size}"
+        if batches[-1] != self.batch_size:
+            cut += f" + 1 x {batches[-1]}"
+        epochs = f"{self.epochs} epoch{'s' * (self.epochs != 1)}"
+        return (f"{self.net}, batch {self.batch_size}, {self.n_train} train samples, "
+                f"{epochs} ({self.steps} steps: {cut} per epoch), "
+                f"{self.gemm_flops() / 1e9:.3g} GFLOP of GEMMs; {self.test_note}")
 
 
-def make_workloads(quick: bool) -> list[Workload]:
-    """The three workloads; ``quick`` trains fewer epochs for a smoke run.
+def make_configs(quick: bool, backend: str) -> dict[str, Config]:
+    """The benchmark's configs by name; ``quick`` trains fewer epochs and samples.
 
     Parameters
     ----------
     quick : bool
+    backend : {"numpy", "cupy"}
+        ``"cupy"`` adds the ``large`` config.
 
     Returns
     -------
-    list of Workload
-        moons (tiny, full batch: per-step overhead), digits (small mini-batches) and
-        synthetic (larger layers and batches: throughput).
+    dict of str -> Config
     """
+    configs = [
+        Config("moons", "moons", 2, (16, 8), 2, 32, 1000, 20 if quick else 200,
+               test_note="test: 1000 held-out samples"),
+        Config("digits", "digits", 64, (128, 64), 10, 64, 1797, 5 if quick else 50,
+               accuracy_on="train",
+               test_note="accuracy on the training set (all 1797 samples are trained on)"),
+        Config("mnist", "mnist", 784, (512, 256), 10, 256, 5000 if quick else 20_000,
+               1 if quick else 3, test_note="test: 5000 held-out samples"),
+    ]
+    if backend == "cupy":
+        configs.append(Config("large", "large", 4096, (4096, 4096), 10, 4096,
+                              16_384 if quick else 65_536, 1 if quick else 2,
+                              test_note="test: 8192 held-out samples"))
+    return {config.name: config for config in configs}
+
+
+def make_scaling_configs(quick: bool) -> list[Config]:
+    """mnist for 1 epoch: half the samples, all of them, and all of them at double width.
+
+    Returns
+    -------
+    list of Config
+        Three runs; the first two differ only in samples, the last two only in width.
+    """
+    n_half, n_all = (2500, 5000) if quick else (10_000, 20_000)
+    base = Config("", "mnist", 784, (512, 256), 10, 256, n_all, 1)
     return [
-        Workload("moons", "tutorial 004's moons", (2, 16, 8, 1),
-                 ("relu", "relu", "sigmoid"), "sgd", 0.1, None, 100 if quick else 500,
-                 load_moons),
-        Workload("digits", "sklearn's digits, standardised",
-                 (64, 128, 64, 10), ("relu", "relu", "softmax"), "adam", 1e-3, 64,
-                 5 if quick else 20, load_digits),
-        Workload("synthetic", "seeded synthetic, 100 features, 10 classes",
-                 (100, 256, 256, 10), ("relu", "relu", "softmax"), "adam", 1e-3, 256,
-                 1 if quick else 3, load_synthetic),
+        dataclasses.replace(base, name=f"{n_half} samples, 512-256", n_train=n_half),
+        dataclasses.replace(base, name=f"{n_all} samples, 512-256"),
+        dataclasses.replace(base, name=f"{n_all} samples, 1024-512", hidden=(1024, 512)),
     ]
 
 
-# --------------------------------------------------------------------------- contenders
+# --------------------------------------------------------------------------- data
 
 
-class Trainer(Protocol):
-    """One freshly initialised model of one contender, ready to be fitted once."""
-
-    def fit(self) -> None:
-        """Train on the workload's training data; the only timed call."""
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities as NumPy, shape (n, n_classes) or (n, 1) for one sigmoid unit."""
+def _standardise(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scale both sets by the training mean and standard deviation, as float32."""
+    mean = X_train.mean(axis=0)
+    std = X_train.std(axis=0)
+    std[std == 0.0] = 1.0
+    return ((X_train - mean) / std).astype(np.float32), ((X_test - mean) / std).astype(np.float32)
 
 
-@dataclass(frozen=True)
-class Contender:
-    """A named way to train a workload.
-
-    Attributes
-    ----------
-    name : str
-    make : callable (Workload, Dataset) -> Trainer
-        Builds the model (not timed).
-    note : str
-        Device or other detail shown in the report.
-    """
-
-    name: str
-    make: Callable[[Workload, Dataset], Trainer]
-    note: str = ""
-
-
-def _synchronize(backend: mlpx.Backend) -> None:
-    """Wait for queued GPU work, so the clock stops after the fit really ended."""
-    if backend.name == "cupy":
-        backend.device.synchronize()
-    elif backend.name == "torch" and backend.device.type == "cuda":
-        import torch
-
-        torch.cuda.synchronize(backend.device)
-
-
-def _initial_params(workload: Workload) -> list[np.ndarray]:
-    """mlpx's seeded initial weights ``[W1, b1, ...]`` on the host, W of shape (in, out)."""
-    model = mlpx.MLP(list(workload.layer_sizes), activations=list(workload.activations),
-                     seed=SEED)
-    return [mlpx.to_numpy(p) for p in model.params]
-
-
-class MlpxTrainer:
-    """``mlpx.MLP.fit`` on one backend, from NumPy data (moved to the device once per fit)."""
-
-    def __init__(self, backend: mlpx.Backend, workload: Workload, data: Dataset) -> None:
-        self.backend = backend
-        self.workload = workload
-        self.data = data
-        self.model = mlpx.MLP(list(workload.layer_sizes), activations=list(workload.activations),
-                              backend=backend, dtype="float32", seed=SEED)
-
-    def fit(self) -> None:
-        """Train; reading the last loss as a float and a device sync end any GPU work."""
-        w = self.workload
-        history = self.model.fit(self.data.X_train, self.data.y_train, epochs=w.epochs,
-                                 batch_size=w.batch_size, optimizer=w.optimizer,
-                                 learning_rate=w.learning_rate, shuffle=True)
-        float(history.history["loss"][-1])
-        _synchronize(self.backend)
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """The network output as NumPy."""
-        return mlpx.to_numpy(self.model.predict_proba(X))
+def _split_standardised(X: np.ndarray, y: np.ndarray, n_train: int,
+                        n_test: int) -> tuple[np.ndarray, ...]:
+    """The first ``n_train`` rows for training and the last ``n_test`` for testing."""
+    X = np.asarray(X, dtype=np.float64)
+    X_train, X_test = _standardise(X[:n_train], X[X.shape[0] - n_test:])
+    y = np.asarray(y, dtype=np.int64)
+    return X_train, y[:n_train], X_test, y[y.shape[0] - n_test:]
 
 
 @functools.cache
-def _sklearn_classifier_class() -> type:
-    """``MLPClassifier``, subclassed to start from given weights when sklearn allows it.
+def _mnist_pool() -> tuple[np.ndarray, np.ndarray]:
+    """25 000 rows of a 784-feature, 10-class synthetic problem (20 000 train + 5000 test).
 
-    scikit-learn draws its initial weights in the private ``_init_coef(fan_in, fan_out,
-    dtype)``, called once per layer in order; the subclass returns ``start_params`` there
-    instead. Without that hook (another sklearn version) the plain class is returned and
-    sklearn starts from its own Glorot draw.
+    100 informative features, one Gaussian cluster per class, ``class_sep=2``: learnable
+    to about 0.9 test accuracy in 3 epochs, like MNIST (the default ``class_sep=1`` with
+    two clusters per class overfits to about 0.35).
     """
-    from sklearn.neural_network import MLPClassifier
+    from sklearn.datasets import make_classification
 
-    if not hasattr(MLPClassifier, "_init_coef"):
-        return MLPClassifier
-
-    class StartingWeightsMLPClassifier(MLPClassifier):
-        start_params: list[np.ndarray] = []
-
-        def _init_coef(self, fan_in: int, fan_out: int, dtype: Any) -> tuple[np.ndarray, ...]:
-            layer = len(self.coefs_)
-            W, b = self.start_params[2 * layer], self.start_params[2 * layer + 1]
-            if W.shape != (fan_in, fan_out):
-                return super()._init_coef(fan_in, fan_out, dtype)
-            return W.astype(dtype, copy=True), b.astype(dtype, copy=True)
-
-    return StartingWeightsMLPClassifier
+    return make_classification(n_samples=25_000, n_features=784, n_informative=100,
+                               n_classes=10, n_clusters_per_class=1, class_sep=2.0,
+                               random_state=SEED)
 
 
-class SklearnTrainer:
-    """scikit-learn's ``MLPClassifier`` with the workload's exact settings, no early stop.
+def moons_data(n_train: int) -> tuple[np.ndarray, ...]:
+    """mlpx's two moons with noise 0.2: ``n_train`` for training, 1000 more for testing."""
+    from mlpx.datasets import make_moons
 
-    It starts from mlpx's initial weights where scikit-learn lets it (see
-    :func:`_sklearn_classifier_class`); its training loop is untouched.
-    """
-
-    def __init__(self, workload: Workload, data: Dataset) -> None:
-        hidden = set(workload.activations[:-1])
-        if len(hidden) != 1:
-            raise ValueError(f"scikit-learn needs one hidden activation, got {sorted(hidden)}")
-        self.data = data
-        self.model = _sklearn_classifier_class()(
-            hidden_layer_sizes=workload.layer_sizes[1:-1],
-            activation=hidden.pop(),
-            solver=workload.optimizer,
-            alpha=0.0,
-            batch_size=workload.effective_batch_size(data.X_train.shape[0]),
-            learning_rate="constant",
-            learning_rate_init=workload.learning_rate,
-            max_iter=workload.epochs,
-            shuffle=True,
-            random_state=SEED,
-            tol=0.0,
-            momentum=0.0,
-            nesterovs_momentum=False,
-            early_stopping=False,
-            n_iter_no_change=workload.epochs + 1,
-        )
-        self.model.start_params = _initial_params(workload)
-
-    def fit(self) -> None:
-        """Train for exactly ``epochs`` epochs (its ConvergenceWarning is expected)."""
-        from sklearn.exceptions import ConvergenceWarning
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            self.model.fit(self.data.X_train, self.data.y_train)
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Probabilities, one column per class."""
-        return self.model.predict_proba(X)
+    X, y = make_moons(n_samples=n_train + 1000, noise=0.2, seed=SEED)
+    return _split_standardised(np.asarray(X), np.asarray(y), n_train, 1000)
 
 
-_TORCH_ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid"}
+def digits_data(n_train: int) -> tuple[np.ndarray, ...]:
+    """scikit-learn's bundled 8x8 digits, standardised; the test set is the training set."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    X_train, y_train, _, _ = _split_standardised(digits.data, digits.target, n_train, 0)
+    return X_train, y_train, X_train, y_train
 
 
-class TorchTrainer:
-    """A plain PyTorch loop on the CPU: ``nn.Sequential``, ``torch.optim``, float32.
-
-    It starts from mlpx's initial weights, shuffles every epoch with ``torch.randperm``
-    (not for full-batch descent) and computes the loss from the logits, as mlpx does.
-    """
-
-    def __init__(self, workload: Workload, data: Dataset) -> None:
-        import torch
-
-        self.torch = torch
-        self.workload = workload
-        self.data = data
-        self.network = self._network(_initial_params(workload))
-        if workload.optimizer == "sgd":
-            self.optimizer = torch.optim.SGD(self.network.parameters(), lr=workload.learning_rate)
-        else:
-            self.optimizer = torch.optim.Adam(self.network.parameters(),
-                                              lr=workload.learning_rate, eps=1e-8)
-        self.binary = workload.activations[-1] == "sigmoid"
-        self.loss_fn = (torch.nn.BCEWithLogitsLoss() if self.binary
-                        else torch.nn.CrossEntropyLoss())
-        self.generator = torch.Generator().manual_seed(SEED)
-
-    def _network(self, params: list[np.ndarray]) -> Any:
-        """Linear layers holding ``params`` with the hidden activations; outputs logits."""
-        nn = self.torch.nn
-        modules = []
-        n_layers = len(params) // 2
-        for i in range(n_layers):
-            W, b = params[2 * i], params[2 * i + 1]
-            linear = nn.Linear(W.shape[0], W.shape[1])
-            with self.torch.no_grad():
-                linear.weight.copy_(self.torch.from_numpy(np.ascontiguousarray(W.T)))
-                linear.bias.copy_(self.torch.from_numpy(b))
-            modules.append(linear)
-            if i < n_layers - 1:
-                modules.append(getattr(nn, _TORCH_ACTIVATIONS[self.workload.activations[i]])())
-        return nn.Sequential(*modules)
-
-    def _targets(self, y: np.ndarray) -> Any:
-        """Float (n, 1) targets for BCE, int64 (n,) labels for cross-entropy."""
-        if self.binary:
-            return self.torch.from_numpy(y.astype(np.float32).reshape(-1, 1))
-        return self.torch.from_numpy(y)
-
-    def fit(self) -> None:
-        """Convert the NumPy data, then the epoch and batch loops."""
-        X = self.torch.from_numpy(self.data.X_train)
-        Y = self._targets(self.data.y_train)
-        n_samples = X.shape[0]
-        batch_size = self.workload.effective_batch_size(n_samples)
-        for _ in range(self.workload.epochs):
-            X_epoch, Y_epoch = X, Y
-            if batch_size < n_samples:
-                order = self.torch.randperm(n_samples, generator=self.generator)
-                X_epoch, Y_epoch = X[order], Y[order]
-            for begin in range(0, n_samples, batch_size):
-                self._step(X_epoch[begin:begin + batch_size], Y_epoch[begin:begin + batch_size])
-
-    def _step(self, X_batch: Any, Y_batch: Any) -> None:
-        """One forward, backward and optimizer step."""
-        self.optimizer.zero_grad(set_to_none=True)
-        loss = self.loss_fn(self.network(X_batch), Y_batch)
-        loss.backward()
-        self.optimizer.step()
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Sigmoid or softmax of the logits, as NumPy."""
-        with self.torch.no_grad():
-            logits = self.network(self.torch.from_numpy(X))
-            proba = self.torch.sigmoid(logits) if self.binary else self.torch.softmax(logits, 1)
-        return proba.numpy()
+def mnist_data(n_train: int) -> tuple[np.ndarray, ...]:
+    """MNIST-sized synthetic data: the first ``n_train`` of 20 000 rows, 5000 test rows."""
+    X, y = _mnist_pool()
+    if n_train > X.shape[0] - 5000:
+        raise ValueError(f"the mnist pool has 20000 training rows, not {n_train}")
+    return _split_standardised(X, y, n_train, 5000)
 
 
-def _device_note(backend: mlpx.Backend) -> str:
-    """The device an mlpx backend trains on, in words."""
-    if backend.name == "cupy":
-        return f"cuda:{backend.device.id}"
-    if backend.name == "array_api_strict":
-        return "cpu, the standard's reference"
-    return str(backend.device)
+def large_data(n_train: int, n_features: int = 4096, n_classes: int = 10,
+               n_test: int = 8192) -> tuple[np.ndarray, ...]:
+    """Standard normal features labelled by a noisy random linear teacher, float32."""
+    rng = np.random.default_rng(SEED)
+    X = rng.standard_normal((n_train + n_test, n_features), dtype=np.float32)
+    teacher = rng.standard_normal((n_features, n_classes), dtype=np.float32)
+    logits = X @ teacher / np.float32(np.sqrt(n_features))
+    y = np.argmax(logits + 0.3 * rng.standard_normal(logits.shape, dtype=np.float32), axis=1)
+    return X[:n_train], y[:n_train].astype(np.int64), X[n_train:], y[n_train:].astype(np.int64)
 
 
-def build_contenders(backends: Sequence[str]) -> tuple[list[Contender], list[str]]:
-    """mlpx on every usable requested backend, then scikit-learn and PyTorch when importable.
+DATA_MAKERS: dict[str, Callable[[int], tuple[np.ndarray, ...]]] = {
+    "moons": moons_data, "digits": digits_data, "mnist": mnist_data, "large": large_data,
+}
+DATA_FILES = ("X_train", "y_train", "X_test", "y_test")
 
-    Parameters
-    ----------
-    backends : sequence of str
-        mlpx backend names; NumPy is always added first, as the baseline of the ratios.
+
+def write_data(config: Config, folder: Path) -> Path:
+    """Save the config's data as ``.npy`` files under ``folder`` (once per data and size).
 
     Returns
     -------
-    contenders : list of Contender
-    skipped : list of str
-        One line per contender that cannot run here, and why.
+    pathlib.Path
+        The folder holding ``X_train.npy``, ``y_train.npy``, ``X_test.npy``, ``y_test.npy``.
     """
-    contenders, skipped = [], []
-    for name in dict.fromkeys(("numpy", *backends)):
-        try:
-            backend = mlpx.resolve_backend(name)
-        except mlpx.BackendUnavailableError as exc:
-            skipped.append(f"mlpx-{name}: {exc}")
-            continue
-        contenders.append(Contender(
-            f"mlpx-{name}",
-            lambda w, d, backend=backend: MlpxTrainer(backend, w, d),
-            _device_note(backend),
-        ))
-    try:
-        from sklearn.neural_network import MLPClassifier
-    except ImportError:
-        skipped.append("sklearn: scikit-learn is not installed")
-    else:
-        init = "mlpx init" if _sklearn_classifier_class() is not MLPClassifier else "own init"
-        contenders.append(Contender("sklearn", SklearnTrainer, f"cpu, {init}"))
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        skipped.append("torch-loop: torch is not installed")
-    else:
-        note = "cpu, mlpx init"
-        contenders.append(Contender("torch-loop", TorchTrainer, note))
-    return contenders, skipped
+    target = folder / f"{config.data}-{config.n_train}"
+    if not target.exists():
+        target.mkdir(parents=True)
+        for name, array in zip(DATA_FILES, DATA_MAKERS[config.data](config.n_train)):
+            np.save(target / f"{name}.npy", array)
+    return target
 
 
-# --------------------------------------------------------------------------- measuring
+# --------------------------------------------------------------------------- worker side
+
+
+def load_data(data_dir: str) -> dict[str, np.ndarray]:
+    """The four arrays the parent saved, as NumPy (float32 X, int64 y)."""
+    return {name: np.load(Path(data_dir) / f"{name}.npy") for name in DATA_FILES}
+
+
+def timed(fit: Callable[[], object], synchronize: Callable[[], None]) -> float:
+    """Seconds of ``fit()`` up to ``synchronize()`` returning, after a garbage collection."""
+    gc.collect()
+    start = time.perf_counter()
+    fit()
+    synchronize()
+    return time.perf_counter() - start
+
+
+def _no_sync() -> None:
+    """Nothing to wait for on the CPU."""
+
+
+def _cupy_sync() -> Callable[[], None]:
+    """A function that waits for the current CUDA device's queued work (CuPy)."""
+    import cupy
+
+    return cupy.cuda.Device().synchronize
+
+
+class GemmFloor:
+    """Preallocated operands of one training step's matrix products at one batch size.
+
+    Parameters
+    ----------
+    xp : module
+        ``numpy`` or ``cupy``.
+    sizes : list of int
+        Layer sizes, inputs first.
+    X_first : numpy.ndarray
+        The first ``batch`` training rows, the first layer's input.
+    rng : numpy.random.Generator
+    """
+
+    def __init__(self, xp: Any, sizes: list[int], X_first: np.ndarray,
+                 rng: np.random.Generator) -> None:
+        batch = X_first.shape[0]
+
+        def array(shape: tuple[int, ...], scale: float = 1.0) -> Any:
+            host = (rng.standard_normal(shape) * scale).astype(np.float32)
+            return xp.asarray(host)
+
+        pairs = list(zip(sizes[:-1], sizes[1:]))
+        self.xp = xp
+        self.weights = [array((n_in, n_out), 1.0 / np.sqrt(n_in)) for n_in, n_out in pairs]
+        self.weight_grads = [xp.empty((n_in, n_out), dtype=xp.float32) for n_in, n_out in pairs]
+        self.inputs = [xp.asarray(np.ascontiguousarray(X_first, dtype=np.float32))]
+        self.inputs += [xp.empty((batch, n_out), dtype=xp.float32) for _, n_out in pairs]
+        self.output_grads = [array((batch, n_out), 1.0 / batch) for _, n_out in pairs]
+
+    def step(self) -> None:
+        """Forward ``X @ W``, then ``dW = X^T @ dZ`` and (but for layer 0) ``dX = dZ @ W^T``."""
+        matmul = self.xp.matmul
+        for layer, W in enumerate(self.weights):
+            matmul(self.inputs[layer], W, out=self.inputs[layer + 1])
+        for layer in reversed(range(len(self.weights))):
+            matmul(self.inputs[layer].T, self.output_grads[layer], out=self.weight_grads[layer])
+            if layer > 0:
+                matmul(self.output_grads[layer], self.weights[layer].T,
+                       out=self.output_grads[layer - 1])
+
+
+def run_floor(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Time the GEMM floor: every step's products, epoch by epoch, as the fit cuts them.
+
+    One untimed step per batch size first (thread pool or cuBLAS start-up).
+    """
+    if task["backend"] == "cupy":
+        import cupy as xp
+
+        synchronize = _cupy_sync()
+    else:
+        xp, synchronize = np, _no_sync
+    config = Config(**task["config"])
+    rng = np.random.default_rng(SEED)
+    batches = config.epoch_batches()
+    floors = {size: GemmFloor(xp, config.layer_sizes, data["X_train"][:size], rng)
+              for size in set(batches)}
+    for floor in floors.values():
+        floor.step()
+    steps = [floors[size].step for size in batches]
+
+    def fit() -> None:
+        for _ in range(config.epochs):
+            for step in steps:
+                step()
+
+    return {"seconds": timed(fit, synchronize), "accuracy": None, "epochs_run": config.epochs}
+
+
+def _epochs_run(history: Any) -> int | None:
+    """How many epochs an mlpx History recorded (None if it has no such record)."""
+    try:
+        return len(history.epoch)
+    except (AttributeError, TypeError):
+        return None
+
+
+def run_mlpx(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Time ``mlpx.MLP(...).fit(X, y, ...)`` from NumPy arrays (building the model untimed)."""
+    import mlpx
+
+    config = Config(**task["config"])
+    synchronize = _cupy_sync() if task["backend"] == "cupy" else _no_sync
+    activations = ["relu"] * len(config.hidden) + ["softmax"]
+    model = mlpx.MLP(config.layer_sizes, activations=activations, backend=task["backend"],
+                     dtype="float32", seed=SEED)
+    histories = []
+
+    def fit() -> None:
+        histories.append(model.fit(data["X_train"], data["y_train"], epochs=config.epochs,
+                                   batch_size=config.batch_size, optimizer="adam",
+                                   learning_rate=LEARNING_RATE, shuffle=True))
+
+    seconds = timed(fit, synchronize)
+    accuracy = float(model.score(data["X_test"], data["y_test"])) if task["score"] else None
+    return {"seconds": seconds, "accuracy": accuracy, "epochs_run": _epochs_run(histories[0])}
+
+
+def run_sklearn(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Time ``MLPClassifier.fit`` with the config's exact settings and no early stop."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    config = Config(**task["config"])
+    model = MLPClassifier(
+        hidden_layer_sizes=config.hidden, activation="relu", solver="adam", alpha=0.0,
+        batch_size=config.batch_size, learning_rate_init=LEARNING_RATE, beta_1=BETAS[0],
+        beta_2=BETAS[1], epsilon=EPSILON, max_iter=config.epochs, shuffle=True,
+        random_state=SEED, tol=0.0, n_iter_no_change=config.epochs + 1,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        seconds = timed(lambda: model.fit(data["X_train"], data["y_train"]), _no_sync)
+    accuracy = float(model.score(data["X_test"], data["y_test"])) if task["score"] else None
+    return {"seconds": seconds, "accuracy": accuracy, "epochs_run": int(model.n_iter_),
+            "note": f"{model.n_outputs_} output unit(s), {model.coefs_[0].dtype} weights"}
+
+
+def _torch_network(torch: Any, sizes: list[int]) -> Any:
+    """``nn.Sequential`` of Linear and ReLU layers, ending in logits."""
+    layers: list[Any] = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        layers += [torch.nn.Linear(fan_in, fan_out), torch.nn.ReLU()]
+    return torch.nn.Sequential(*layers[:-1])
+
+
+def _fused_adam_error(torch: Any, device: Any) -> str | None:
+    """Why ``Adam(fused=True)`` cannot step on ``device``, or None when it can."""
+    param = torch.nn.Parameter(torch.zeros(4, device=device))
+    param.grad = torch.ones(4, device=device)
+    try:
+        torch.optim.Adam([param], fused=True).step()
+    except (RuntimeError, ValueError, TypeError, NotImplementedError) as exc:
+        return str(exc).splitlines()[0]
+    return None
+
+
+def _adam_implementation(torch: Any, optimizer: Any) -> str:
+    """Which Adam kernel torch runs: fused, foreach or the per-tensor for-loop."""
+    settings = optimizer.defaults
+    if settings.get("fused"):
+        return "fused"
+    if settings.get("foreach") is not None:
+        return "foreach" if settings["foreach"] else "for-loop"
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    try:  # private, but it is what Adam.step consults when foreach/fused are None
+        from torch.optim.optimizer import _default_to_fused_or_foreach
+
+        _, foreach = _default_to_fused_or_foreach(params, False, False)
+    except (ImportError, TypeError):
+        return "torch's default"
+    return f"{'foreach' if foreach else 'for-loop'} (torch's default on {params[0].device.type})"
+
+
+def _torch_adam(torch: Any, params: Any, variant: str, device: Any) -> tuple[Any, bool]:
+    """The contender's Adam: default, ``fused=True`` or ``foreach=True``.
+
+    Returns
+    -------
+    optimizer : torch.optim.Adam
+    fell_back : bool
+        True when fused was asked for but cannot run here (torch's default runs instead).
+    """
+    options: dict[str, Any] = {"lr": LEARNING_RATE, "betas": BETAS, "eps": EPSILON}
+    fell_back = False
+    if variant == "torch-fused":
+        fell_back = _fused_adam_error(torch, device) is not None
+        if not fell_back:
+            options["fused"] = True
+    elif variant == "torch-foreach":
+        options["foreach"] = True
+    return torch.optim.Adam(params, **options), fell_back
+
+
+def run_torch(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Time a plain PyTorch loop, from ``torch.from_numpy`` to the last optimizer step.
+
+    Network, optimizer and generator are built untimed; per epoch a seeded
+    ``torch.randperm`` orders the samples and batches are gathered by index.
+    """
+    import torch
+
+    if task["threads"]:
+        torch.set_num_threads(task["threads"])
+    config = Config(**task["config"])
+    on_gpu = task["backend"] == "cupy"
+    if on_gpu and not torch.cuda.is_available():
+        raise RuntimeError(f"torch {torch.__version__} sees no CUDA device")
+    device = torch.device("cuda" if on_gpu else "cpu")
+    torch.manual_seed(SEED)
+    network = _torch_network(torch, config.layer_sizes).to(device)
+    optimizer, fell_back = _torch_adam(torch, network.parameters(), task["contender"], device)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    generator = torch.Generator(device=device).manual_seed(SEED)
+    synchronize = torch.cuda.synchronize if on_gpu else _no_sync
+
+    def fit() -> None:
+        X = torch.from_numpy(data["X_train"]).to(device)
+        y = torch.from_numpy(data["y_train"]).to(device)
+        n_samples = X.shape[0]
+        for _ in range(config.epochs):
+            order = torch.randperm(n_samples, generator=generator, device=device)
+            for begin in range(0, n_samples, config.batch_size):
+                rows = order[begin:begin + config.batch_size]
+                optimizer.zero_grad(set_to_none=True)
+                loss_fn(network(X[rows]), y[rows]).backward()
+                optimizer.step()
+
+    seconds = timed(fit, synchronize)
+    accuracy = None
+    if task["score"]:
+        with torch.no_grad():
+            logits = network(torch.from_numpy(data["X_test"]).to(device))
+            predicted = logits.argmax(dim=1).cpu().numpy()
+        accuracy = float(np.mean(predicted == data["y_test"]))
+    note = f"Adam {_adam_implementation(torch, optimizer)}, torch threads {torch.get_num_threads()}"
+    return {"seconds": seconds, "accuracy": accuracy, "epochs_run": config.epochs,
+            "note": note, "fell_back": fell_back}
+
+
+WORKERS: dict[str, Callable[[dict[str, Any], dict[str, np.ndarray]], dict[str, Any]]] = {
+    "floor": run_floor, "mlpx": run_mlpx, "sklearn": run_sklearn, "torch-eager": run_torch,
+    "torch-fused": run_torch, "torch-foreach": run_torch,
+}
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set size in MiB.
+
+    On Linux it is ``VmHWM`` from ``/proc/self/status``: ``getrusage``'s ``ru_maxrss``
+    survives ``exec`` there, so a fresh worker would report the parent's peak whenever the
+    parent had been bigger. Elsewhere ``ru_maxrss`` (KiB on Linux, bytes on macOS).
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def thread_pools() -> str:
+    """The BLAS and OpenMP pools loaded in this process and their sizes (via threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown (no threadpoolctl)"
+    pools = sorted({f"{info['internal_api']} {info['num_threads']}"
+                    for info in threadpool_info()})
+    return ", ".join(pools) or "none"
+
+
+def own_modules(task: dict[str, Any]) -> set[str]:
+    """The watched libraries a worker may import: its own, and CuPy in the CuPy mode."""
+    own = {LIBRARY.get(task["contender"], "numpy")}
+    if task["backend"] == "cupy" and task["contender"] in ("floor", "mlpx"):
+        own.add("cupy")
+    return own
+
+
+def worker_main(task_json: str) -> int:
+    """Run one timed fit described by ``task_json`` and print its result as one JSON line."""
+    task = json.loads(task_json)
+    data = load_data(task["data_dir"])
+    if task["config"]["accuracy_on"] == "train":
+        data["X_test"], data["y_test"] = data["X_train"], data["y_train"]
+    result = WORKERS[task["contender"]](task, data)
+    result["peak_rss_mib"] = peak_rss_mib()
+    result["foreign_modules"] = [m for m in WATCHED_MODULES
+                                 if m in sys.modules and m not in own_modules(task)]
+    result["threads"] = thread_pools()
+    print(json.dumps(result))
+    return 0
+
+
+# --------------------------------------------------------------------------- parent side
 
 
 @dataclass
-class Result:
-    """Timings and quality of one contender on one workload.
+class Runs:
+    """Every fit of one contender on one config, in the order they ran.
 
     Attributes
     ----------
     warmup : list of float
         Seconds of the discarded warm-up fits.
     times : list of float
-        Seconds of the measured fits, in the order they ran.
-    train_loss, test_accuracy : float
-        Of the last fitted model, computed by :func:`quality`.
+        Seconds of the measured fits.
+    outputs : list of dict
+        What each measured worker reported (accuracy, peak RSS, notes, ...).
+    error : str or None
+        Why the contender stopped, if a worker failed; it then runs no more rounds.
     """
 
     warmup: list[float] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
-    train_loss: float = float("nan")
-    test_accuracy: float = float("nan")
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
 
     @property
     def median(self) -> float:
-        """Median seconds of the measured fits."""
-        return statistics.median(self.times)
+        """Median seconds of the measured fits (NaN when there are none)."""
+        return statistics.median(self.times) if self.times else float("nan")
 
     @property
-    def best(self) -> float:
-        """Fewest seconds of the measured fits."""
-        return min(self.times)
+    def spread(self) -> float:
+        """Slowest over fastest measured fit."""
+        return max(self.times) / min(self.times) if self.times else float("nan")
+
+    def last(self, key: str) -> Any:
+        """``key`` of the last measured worker output, or None."""
+        return self.outputs[-1].get(key) if self.outputs else None
+
+    def peak_rss(self) -> float:
+        """The highest peak RSS (MiB) over the measured fits."""
+        return max((o["peak_rss_mib"] for o in self.outputs), default=float("nan"))
 
 
-def timed_fit(trainer: Trainer) -> float:
-    """Seconds one ``trainer.fit()`` takes, after a garbage collection outside the clock."""
-    gc.collect()
-    start = time.perf_counter()
-    trainer.fit()
-    return time.perf_counter() - start
+@dataclass(frozen=True)
+class Job:
+    """One contender on one config, with everything its workers need.
 
-
-def _as_columns(proba: np.ndarray) -> np.ndarray:
-    """float64 probabilities with one column per class (one sigmoid unit becomes two)."""
-    proba = np.asarray(proba, dtype=np.float64)
-    return np.hstack([1.0 - proba, proba]) if proba.shape[1] == 1 else proba
-
-
-def quality(trainer: Trainer, data: Dataset) -> tuple[float, float]:
-    """Mean cross-entropy on the training set and accuracy on the test set, in float64.
-
-    Parameters
+    Attributes
     ----------
-    trainer : Trainer
-        Already fitted.
-    data : Dataset
+    config : Config
+    contender : str
+    data_dir : pathlib.Path
+    score : bool
+        Whether the worker computes the accuracy after the fit.
+    """
+
+    config: Config
+    contender: str
+    data_dir: Path
+    score: bool = True
+
+    def task(self, backend: str, threads: int) -> str:
+        """The worker's instructions as a JSON string."""
+        return json.dumps({"contender": self.contender, "backend": backend,
+                           "threads": threads, "data_dir": str(self.data_dir),
+                           "score": self.score, "config": dataclasses.asdict(self.config)})
+
+
+def worker_env(threads: int) -> dict[str, str]:
+    """The parent's environment, with every thread pool capped at ``threads`` when > 0."""
+    env = dict(os.environ)
+    if threads > 0:
+        env.update({name: str(threads) for name in THREAD_VARIABLES})
+    return env
+
+
+def run_worker(job: Job, backend: str, threads: int, env: dict[str, str]) -> dict[str, Any]:
+    """Run one fit in a fresh Python process and return its JSON report.
+
+    Raises
+    ------
+    RuntimeError
+        With the last line of the worker's stderr when it fails.
+    """
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker",
+               job.task(backend, threads)]
+    completed = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    lines = completed.stdout.strip().splitlines()
+    if completed.returncode != 0 or not lines:
+        errors = completed.stderr.strip().splitlines() or ["(no output)"]
+        raise RuntimeError(f"worker exited {completed.returncode}: {errors[-1]}")
+    return json.loads(lines[-1])
+
+
+def run_interleaved(jobs: Sequence[Job], backend: str, threads: int, repeats: int,
+                    warmup: int, label: str) -> dict[Job, Runs]:
+    """Run every job once per round, ``warmup + repeats`` rounds, in the same order each round.
+
+    A job whose worker fails is dropped from the later rounds, its error kept.
+    Progress goes to stderr, one line per round.
 
     Returns
     -------
-    train_loss, test_accuracy : float
+    dict of Job -> Runs
     """
-    train = _as_columns(trainer.predict_proba(data.X_train))
-    picked = np.clip(train[np.arange(train.shape[0]), data.y_train], 1e-12, 1.0)
-    test = _as_columns(trainer.predict_proba(data.X_test))
-    accuracy = np.mean(np.argmax(test, axis=1) == data.y_test)
-    return float(-np.mean(np.log(picked))), float(accuracy)
-
-
-def run_workload(workload: Workload, data: Dataset, contenders: Sequence[Contender],
-                 repeats: int, warmup: int) -> dict[str, Result]:
-    """Fit every contender ``warmup + repeats`` times, interleaved round by round.
-
-    Each fit starts from a freshly built model (building is not timed), so every repeat
-    does the same work.
-
-    Returns
-    -------
-    dict
-        Contender name -> Result.
-    """
-    results = {c.name: Result() for c in contenders}
-    last: dict[str, Trainer] = {}
+    env = worker_env(threads)
+    runs = {job: Runs() for job in jobs}
     for round_index in range(warmup + repeats):
-        for contender in contenders:
-            trainer = contender.make(workload, data)
-            seconds = timed_fit(trainer)
-            result = results[contender.name]
-            (result.warmup if round_index < warmup else result.times).append(seconds)
-            last[contender.name] = trainer
-    for name, trainer in last.items():
-        results[name].train_loss, results[name].test_accuracy = quality(trainer, data)
-    return results
+        is_warmup = round_index < warmup
+        done = []
+        for job in jobs:
+            if runs[job].error is not None:
+                continue
+            try:
+                output = run_worker(job, backend, threads, env)
+            except (RuntimeError, json.JSONDecodeError) as exc:
+                runs[job].error = str(exc)
+                done.append(f"{job.contender} FAILED")
+                continue
+            _record(runs[job], output, is_warmup)
+            done.append(f"{job.contender} {output['seconds']:.3g}s")
+        kind = "warm-up" if is_warmup else f"repeat {round_index - warmup + 1}/{repeats}"
+        if done:
+            print(f"[{label}] {kind}: " + " | ".join(done), file=sys.stderr, flush=True)
+    return runs
+
+
+def _record(runs: Runs, output: dict[str, Any], is_warmup: bool) -> None:
+    """File one worker report under warm-up or measured fits."""
+    if is_warmup:
+        runs.warmup.append(output["seconds"])
+    else:
+        runs.times.append(output["seconds"])
+        runs.outputs.append(output)
 
 
 # --------------------------------------------------------------------------- reporting
 
 
-def format_table(workload: Workload, n_train: int, results: dict[str, Result]) -> str:
-    """A fixed-width table: median, min, epochs/s, samples/s, ratio, loss and accuracy."""
-    baseline = results[BASELINE].median if BASELINE in results else float("nan")
-    header = (f"{'contender':<22}{'median s':>10}{'min s':>10}{'epochs/s':>10}"
-              f"{'samples/s':>11}{'vs numpy':>10}{'train loss':>12}{'test acc':>10}")
-    lines = [header, "-" * len(header)]
-    for name, result in results.items():
-        median = result.median
-        lines.append(
-            f"{name:<22}{median:>10.4f}{result.best:>10.4f}{workload.epochs / median:>10.1f}"
-            f"{workload.epochs * n_train / median:>11.0f}{median / baseline:>9.2f}x"
-            f"{result.train_loss:>12.4f}{result.test_accuracy:>10.3f}"
-        )
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table; every column but the first right-aligned."""
+    align = ["---"] + ["---:"] * (len(header) - 1)
+    lines = [header, align, *rows]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
+
+
+def _seconds(value: float) -> str:
+    """Seconds with 3 significant digits."""
+    return f"{value:.3g}" if value == value else "n/a"
+
+
+def _ratio(value: float) -> str:
+    """A ratio such as ``3.10x`` (``n/a`` for NaN)."""
+    return f"{value:.2f}x" if value == value else "n/a"
+
+
+def contender_label(name: str, runs: Runs) -> str:
+    """The row label; a fused Adam that fell back says so."""
+    return f"{name} (fused unavailable: default Adam)" if runs.last("fell_back") else name
+
+
+def result_row(name: str, runs: Runs, config: Config, floor: float, mlpx_time: float,
+               gpu: bool) -> list[str]:
+    """One table row: median, samples/s, x floor, vs mlpx, [% of floor], accuracy, RSS."""
+    median = runs.median
+    accuracy = runs.last("accuracy")
+    row = [contender_label(name, runs), _seconds(median),
+           f"{config.n_train * config.epochs / median:,.0f}" if median == median else "n/a",
+           _ratio(median / floor), _ratio(median / mlpx_time)]
+    if gpu:
+        row.append(f"{100 * floor / median:.0f}%" if median == median else "n/a")
+    row += ["—" if accuracy is None else f"{accuracy:.3f}", f"{runs.peak_rss():.0f}"]
+    return row
+
+
+def config_notes(config: Config, results: dict[str, Runs]) -> list[str]:
+    """Footnotes under a config's table: sklearn's binary output, torch's Adam, then problems."""
+    notes, problems = [], []
+    if "sklearn" in results and config.n_classes == 2:
+        notes.append(f"sklearn fits one logistic output unit for 2 classes "
+                     f"({'-'.join(map(str, config.layer_sizes[:-1]))}-1, log-loss); the "
+                     "others two softmax units with cross-entropy.")
+    for name, runs in results.items():
+        if runs.last("note"):
+            notes.append(f"{name}: {runs.last('note')}.")
+        if runs.last("epochs_run") not in (None, config.epochs):
+            problems.append(f"{name} ran {runs.last('epochs_run')} epochs, not {config.epochs}!")
+        if foreign := runs.last("foreign_modules"):
+            problems.append(f"{name}'s worker also imported {', '.join(foreign)}.")
+        if len(runs.times) > 1 and runs.spread > NOISY_SPREAD:
+            problems.append(f"noisy: {name}'s repeats spread {runs.spread:.2f}x "
+                            f"({min(runs.times):.3g}-{max(runs.times):.3g} s).")
+        if runs.error:
+            problems.append(f"{name} failed and was dropped: {runs.error}")
+    return notes + problems
+
+
+def config_report(config: Config, results: dict[str, Runs], gpu: bool) -> str:
+    """Heading, Markdown table and footnotes for one config."""
+    floor = results["floor"].median if "floor" in results else float("nan")
+    mlpx_time = results["mlpx"].median if "mlpx" in results else float("nan")
+    accuracy = "train acc" if config.accuracy_on == "train" else "test acc"
+    header = ["contender", "median s", "samples/s", "x floor", "vs mlpx"]
+    header += ["% of GEMM floor"] if gpu else []
+    header += [accuracy, "peak RSS MiB"]
+    rows = [result_row(name, runs, config, floor, mlpx_time, gpu)
+            for name, runs in results.items() if runs.times]
+    table = markdown_table(header, rows) if rows else "(no contender finished a measured fit)"
+    lines = [f"### {config.name}: {config.describe()}", "", table, ""]
+    lines += [f"- {note}" for note in config_notes(config, results)]
     return "\n".join(lines)
 
 
-def noise_notes(results: dict[str, Result], factor: float = 2.0) -> list[str]:
-    """A warning for every contender whose slowest repeat took ``factor`` x its median.
+def _growths(results: dict[str, dict[str, Runs]], before: Config,
+             after: Config) -> list[str]:
+    """How much the GEMM work, the floor's and mlpx's median times grow from one run to another."""
+    def growth(name: str) -> str:
+        return _ratio(results[after.name][name].median / results[before.name][name].median)
 
-    Parameters
-    ----------
-    results : dict
-        Contender name -> Result.
-    factor : float
+    return [_ratio(after.gemm_flops() / before.gemm_flops()), growth("floor"), growth("mlpx")]
 
-    Returns
-    -------
-    list of str
-        Empty when every contender was steady.
+
+def scaling_report(configs: Sequence[Config], results: dict[str, dict[str, Runs]],
+                   repeats: int) -> str:
+    """Time of floor and mlpx at half/all samples and at double width, next to the work."""
+    rows = []
+    for config in configs:
+        floor, mlpx_runs = results[config.name]["floor"], results[config.name]["mlpx"]
+        rows.append([config.name, f"{config.gemm_flops() / 1e9:.3g}", _seconds(floor.median),
+                     _seconds(mlpx_runs.median), _ratio(mlpx_runs.median / floor.median)])
+    half, full, wide = configs
+    changes = [
+        [f"{half.n_train} -> {full.n_train} samples",
+         *_growths(results, half, full)],
+        [f"{'-'.join(map(str, full.hidden))} -> {'-'.join(map(str, wide.hidden))} hidden",
+         *_growths(results, full, wide)],
+    ]
+    return "\n".join([
+        f"### Scaling: mlpx vs the floor, mnist-like, 1 epoch, batch 256 (median of {repeats})",
+        "",
+        markdown_table(["run", "GEMM GFLOP", "floor s", "mlpx s", "mlpx / floor"], rows),
+        "",
+        markdown_table(["change", "work (GEMM FLOP)", "floor time", "mlpx time"], changes),
+    ])
+
+
+def _version(distribution: str) -> str | None:
+    """The installed version of ``distribution`` without importing it, or None.
+
+    mlpx run from the checkout (not installed) is imported for its ``__version__``.
     """
-    notes = []
-    for name, result in results.items():
-        slowest = max(result.times)
-        if slowest > factor * result.median:
-            notes.append(f"  noisy: {name} took up to {slowest:.3f} s "
-                         f"({slowest / result.median:.0f}x its median); the machine was busy, "
-                         "rerun or try --threads 1")
-    return notes
-
-
-def _versions() -> dict[str, str]:
-    """Versions of Python and every library that takes part."""
-    versions = {"python": platform.python_version(), "numpy": np.__version__,
-                "mlpx": mlpx.__version__}
-    for module in ("torch", "sklearn", "array_api_strict", "cupy"):
-        try:
-            versions[module] = __import__(module).__version__
-        except ImportError:
-            continue
-    return versions
-
-
-def limit_threads(n_threads: int) -> Any:
-    """Cap every thread pool at ``n_threads``: BLAS and OpenMP, and torch's intra-op pool.
-
-    Call it after the libraries are imported (threadpoolctl limits the pools loaded so
-    far). ``0`` changes nothing. Returns the threadpoolctl limiter, or None.
-    """
-    if n_threads == 0:
-        return None
     try:
-        import torch
-    except ImportError:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
         pass
-    else:
-        torch.set_num_threads(n_threads)
+    if distribution == "mlpx":
+        import mlpx
+
+        return f"{mlpx.__version__} (checkout)"
+    return None
+
+
+def _cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo, else what platform knows."""
     try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return None
-    return threadpool_limits(limits=n_threads)
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
-def _thread_pools() -> str:
-    """The size of every BLAS and OpenMP pool (via threadpoolctl) in a few words."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "BLAS/OpenMP threads unknown (no threadpoolctl)"
-    pools = sorted({f"{info['internal_api']} {info['num_threads']}"
-                    for info in threadpool_info()})
-    return "threads: " + ", ".join(pools)
+def machine_line(args: argparse.Namespace) -> str:
+    """One line: OS, CPU, versions, BLAS threads and how the repeats were taken."""
+    versions = [f"python {platform.python_version()}", f"numpy {np.__version__}"]
+    for distribution, label in (("torch", "torch"), ("scikit-learn", "sklearn"),
+                                ("mlpx", "mlpx")):
+        version = _version(distribution)
+        versions.append(f"{label} {version}" if version else f"no {label}")
+    threads = ("library defaults" if args.threads == 0
+               else f"every pool capped at {args.threads}")
+    return (f"machine: {platform.system()} {platform.machine()}, {_cpu_name()}, "
+            f"{os.cpu_count()} CPUs; {', '.join(versions)}; numpy BLAS: {thread_pools()}; "
+            f"threads: {threads} (--threads {args.threads}); backend {args.backend}; "
+            f"median of {args.repeats} interleaved repeats after {args.warmup} warm-up round(s)")
 
 
-def _torch_threads() -> str:
-    """torch's intra-op thread count, or why there is none."""
-    try:
-        import torch
-    except ImportError:
-        return "no torch"
-    return f"torch intra-op threads {torch.get_num_threads()}"
+def threads_seen(all_results: dict[str, dict[str, Runs]]) -> str:
+    """One line: the thread pools each contender's workers reported."""
+    seen: dict[str, str] = {}
+    for results in all_results.values():
+        for name, runs in results.items():
+            if runs.last("threads"):
+                seen.setdefault(name, runs.last("threads"))
+    return "thread pools in the workers: " + "; ".join(f"{k}: {v}" for k, v in seen.items())
 
 
-def header_lines(args: argparse.Namespace, contenders: Sequence[Contender],
-                 skipped: Sequence[str]) -> list[str]:
-    """What ran, where, and how it was measured."""
-    versions = ", ".join(f"{k} {v}" for k, v in _versions().items())
-    lines = [
-        f"mlpx training benchmark ({'quick' if args.quick else 'full'}): {args.repeats} "
-        f"repeat(s) after {args.warmup} warm-up round(s), contenders interleaved per round",
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs; {_thread_pools()}, "
-        f"{_torch_threads()}",
-        f"versions: {versions}",
-        f"mlpx from {Path(mlpx.__file__).parent}",
-        "contenders: " + ", ".join(f"{c.name} ({c.note})" for c in contenders),
-    ]
-    lines += [f"skipped {line}" for line in skipped]
-    lines += [
-        "Only the fit is timed, from NumPy float32 input; mlpx moves NumPy data to its "
-        "backend's device once per fit (inside the time).",
-        "All train the same network, optimizer, lr, batch size and epochs in float32; "
-        "contenders marked 'mlpx init' start from mlpx's seeded initial weights.",
-        "'vs numpy' = median / median of mlpx-numpy (> 1 is slower); train loss = "
-        "cross-entropy on the whole training set after the fit.",
-    ]
-    return lines
+GENERAL_NOTES = (
+    "floor = only the matrix products of the same training steps (forward X @ W, dW = X^T @ dZ, "
+    "dX = dZ @ W^T but for the first layer) with matmul(out=) on preallocated float32 arrays, "
+    "after one untimed step per batch size; a bound, not a trainer.",
+    "Each fit runs in a fresh process and is timed from NumPy arrays to the end of training "
+    "(conversions included); building the model and computing the accuracy are not timed.",
+    "x floor = median / floor median; vs mlpx = median / mlpx median (> 1: mlpx is faster); "
+    "peak RSS = the worker process's peak, interpreter, library and data included.",
+)
 
 
-def write_json(path: Path, args: argparse.Namespace, workloads: Sequence[Workload],
-               all_results: dict[str, dict[str, Result]], skipped: Sequence[str]) -> None:
-    """Every raw timing (warm-ups too), with the settings and versions."""
-    payload = {
-        "settings": {"quick": args.quick, "repeats": args.repeats, "warmup": args.warmup,
-                     "backends": args.backends, "threads": args.threads,
-                     "seed": SEED},
-        "versions": _versions(),
-        "cpu_count": os.cpu_count(),
-        "skipped": list(skipped),
-        "workloads": {
-            w.name: {
-                "config": w.config(),
-                "contenders": {
-                    name: {"times": r.times, "warmup_times": r.warmup, "median": r.median,
-                           "min": r.best, "train_loss": r.train_loss,
-                           "test_accuracy": r.test_accuracy}
-                    for name, r in all_results[w.name].items()
-                },
-            }
-            for w in workloads
+def json_payload(args: argparse.Namespace, machine: str, configs: Sequence[Config],
+                 all_results: dict[str, dict[str, Runs]]) -> dict[str, Any]:
+    """Settings, machine and every raw timing and worker report, JSON-friendly."""
+    by_name = {config.name: config for config in configs}
+    return {
+        "settings": {key: (str(value) if isinstance(value, Path) else value)
+                     for key, value in vars(args).items() if key != "worker"},
+        "machine": machine,
+        "results": {
+            name: {"config": dataclasses.asdict(by_name[name]),
+                   "gemm_flops": by_name[name].gemm_flops(),
+                   "contenders": {c: {"median": r.median, **dataclasses.asdict(r)}
+                                  for c, r in results.items()}}
+            for name, results in all_results.items()
         },
     }
-    path.write_text(json.dumps(payload, indent=2) + "\n")
 
 
 # --------------------------------------------------------------------------- command line
+
+
+def available_contenders(names: Sequence[str], backend: str) -> tuple[list[str], list[str]]:
+    """The requested contenders that can run here, and a note for each one that cannot.
+
+    Only looks for the libraries (``importlib.util.find_spec``); nothing is imported.
+    """
+    usable, skipped = [], []
+    for name in names:
+        library = LIBRARY.get(name)
+        if backend == "cupy" and name == "sklearn":
+            skipped.append("sklearn: scikit-learn has no GPU mode")
+        elif library is not None and importlib.util.find_spec(library) is None:
+            skipped.append(f"{name}: {library} is not installed")
+        else:
+            usable.append(name)
+    return usable, skipped
+
+
+def cupy_problem() -> str | None:
+    """Why the CuPy mode cannot run here (no CuPy, no CUDA device), or None."""
+    if importlib.util.find_spec("cupy") is None:
+        return "CuPy is not installed"
+    try:
+        import cupy
+
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # CuPy raises its own CUDA error types, or ImportError
+        return f"CuPy cannot reach a CUDA device ({type(exc).__name__}: {exc})"
+    return None if count > 0 else "no CUDA device"
 
 
 def _names(text: str, allowed: Sequence[str], option: str) -> list[str]:
@@ -722,72 +958,134 @@ def _names(text: str, allowed: Sequence[str], option: str) -> list[str]:
     unknown = [name for name in names if name not in allowed]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"{option} got {unknown or text!r}; choose from {','.join(allowed)}"
-        )
+            f"{option} got {unknown or text!r}; choose from {','.join(allowed)}")
     return names
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     """The command line; see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="fewer epochs and 1 repeat (the nox bench session and CI smoke run)")
+                        help="2 repeats, fewer epochs/samples, 1 thread (nox -s bench)")
+    parser.add_argument("--backend", choices=("numpy", "cupy"), default="numpy",
+                        help="numpy: CPU contenders; cupy: cuBLAS floor, mlpx on CuPy, torch "
+                             "on CUDA, and the 'large' config")
+    parser.add_argument("--configs", default=None,
+                        type=lambda t: _names(t, ("moons", "digits", "mnist", "large"),
+                                              "--configs"),
+                        help="comma-separated (default moons,digits,mnist[,large on cupy])")
+    contenders = (*CPU_CONTENDERS, *OPTIONAL_CONTENDERS)
+    parser.add_argument("--contenders", default=None,
+                        type=lambda t: _names(t, contenders, "--contenders"),
+                        help=f"comma-separated from {','.join(contenders)} (default all but "
+                             "torch-foreach; no sklearn on cupy)")
     parser.add_argument("--repeats", type=int, default=None,
-                        help="measured rounds (default 5, or 1 with --quick)")
+                        help="measured rounds (default 7, 2 with --quick)")
     parser.add_argument("--warmup", type=int, default=1, help="discarded rounds (default 1)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="cap BLAS/OpenMP pools (threadpoolctl) and torch.set_num_threads "
-                             "at N for every contender; 0 leaves each library's own choice "
-                             "(default 0, or 1 with --quick: multi-threaded pools stall for "
-                             "seconds on a busy shared machine)")
+                        help="cap BLAS/OpenMP pools and torch threads at N in every worker; "
+                             "0 = library defaults (default 0, 1 with --quick)")
+    parser.add_argument("--scaling", action=argparse.BooleanOptionalAction, default=None,
+                        help="the mlpx scaling section (default: when mnist is selected)")
+    parser.add_argument("--scaling-repeats", type=int, default=None,
+                        help="measured rounds of the scaling runs (default 3, 2 with --quick)")
     parser.add_argument("--json", type=Path, default=None, help="write all raw timings here")
-    parser.add_argument("--backends", default=",".join(BACKEND_NAMES),
-                        type=lambda t: _names(t, BACKEND_NAMES, "--backends"),
-                        help="mlpx backends to time, numpy always included as the baseline; "
-                             "unusable ones are skipped (default all)")
-    names = [w.name for w in make_workloads(quick=False)]
-    parser.add_argument("--workloads", default=",".join(names),
-                        type=lambda t: _names(t, names, "--workloads"),
-                        help=f"which workloads (default {','.join(names)})")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse and fill in the quick/full defaults."""
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if args.worker is not None:
+        return args
     if args.repeats is None:
-        args.repeats = 1 if args.quick else 5
-    if args.repeats < 1 or args.warmup < 0:
-        parser.error("--repeats must be >= 1 and --warmup >= 0")
+        args.repeats = 2 if args.quick else 7
+    if args.scaling_repeats is None:
+        args.scaling_repeats = 2 if args.quick else 3
     if args.threads is None:
         args.threads = 1 if args.quick else 0
-    if args.threads < 0:
-        parser.error("--threads must be >= 0 (0: each library's own choice)")
+    if min(args.repeats, args.scaling_repeats) < 1 or args.warmup < 0 or args.threads < 0:
+        parser.error("--repeats and --scaling-repeats must be >= 1, --warmup and --threads >= 0")
+    all_configs = make_configs(args.quick, args.backend)
+    if args.configs is None:
+        args.configs = list(all_configs)
+    if "large" in args.configs and args.backend != "cupy":
+        parser.error("the 'large' config needs --backend cupy")
+    if args.contenders is None:
+        args.contenders = list(GPU_CONTENDERS if args.backend == "cupy" else CPU_CONTENDERS)
+    if args.scaling is None:
+        args.scaling = "mnist" in args.configs
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the selected workloads and print one table each; returns the exit status."""
-    args = parse_args(argv)
-    started = time.perf_counter()
-    contenders, skipped = build_contenders(args.backends)
-    limiter = limit_threads(args.threads)
-    print("\n".join(header_lines(args, contenders, skipped)), flush=True)
-    workloads = [w for w in make_workloads(args.quick) if w.name in args.workloads]
+def run_configs(args: argparse.Namespace, contenders: Sequence[str],
+                folder: Path) -> tuple[list[Config], dict[str, dict[str, Runs]]]:
+    """Every selected config with every contender; prints each table when it is done."""
+    configs = [make_configs(args.quick, args.backend)[name] for name in args.configs]
     all_results = {}
-    for workload in workloads:
-        data = workload.load()
-        results = run_workload(workload, data, contenders, args.repeats, args.warmup)
-        all_results[workload.name] = results
-        n_train = data.X_train.shape[0]
-        batch = "full batch" if workload.batch_size is None else f"batch {workload.batch_size}"
-        print(f"\n== {workload.name}: {workload.description}; {list(workload.layer_sizes)} "
-              f"{'/'.join(workload.activations)}, {workload.optimizer} lr "
-              f"{workload.learning_rate:g}, {batch}, {workload.epochs} epochs, "
-              f"{n_train} train samples")
-        print("\n".join([format_table(workload, n_train, results), *noise_notes(results)]),
+    for config in configs:
+        data_dir = write_data(config, folder)
+        jobs = [Job(config, name, data_dir) for name in contenders]
+        runs = run_interleaved(jobs, args.backend, args.threads, args.repeats, args.warmup,
+                               config.name)
+        all_results[config.name] = {job.contender: runs[job] for job in jobs}
+        print("\n" + config_report(config, all_results[config.name], args.backend == "cupy"),
               flush=True)
+    return configs, all_results
+
+
+def run_scaling(args: argparse.Namespace,
+                folder: Path) -> tuple[list[Config], dict[str, dict[str, Runs]]]:
+    """The scaling runs (floor and mlpx, interleaved across all runs); prints their tables."""
+    configs = make_scaling_configs(args.quick)
+    jobs = [Job(config, name, write_data(config, folder), score=False)
+            for config in configs for name in ("floor", "mlpx")]
+    runs = run_interleaved(jobs, args.backend, args.threads, args.scaling_repeats, args.warmup,
+                           "scaling")
+    results: dict[str, dict[str, Runs]] = {config.name: {} for config in configs}
+    for job, job_runs in runs.items():
+        results[job.config.name][job.contender] = job_runs
+    failed = [f"{job.contender} on {job.config.name}: {r.error}"
+              for job, r in runs.items() if r.error]
+    if failed:
+        print("\n### Scaling\n\n" + "\n".join(f"- failed: {line}" for line in failed))
+    else:
+        print("\n" + scaling_report(configs, results, args.scaling_repeats), flush=True)
+    return configs, results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark (or, with ``--worker``, one timed fit); returns the exit status."""
+    args = parse_args(argv)
+    if args.worker is not None:
+        return worker_main(args.worker)
+    if args.backend == "cupy" and (problem := cupy_problem()) is not None:
+        print(f"error: --backend cupy needs CuPy and an NVIDIA GPU: {problem}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    contenders, skipped = available_contenders(args.contenders, args.backend)
+    print(f"## mlpx training benchmark ({'quick' if args.quick else 'full'})\n")
+    machine = machine_line(args)  # before the parent imports anything for the data
+    print(machine)
+    if skipped:
+        print("\n".join(f"- skipped {note}" for note in skipped) + "\n")
+    with tempfile.TemporaryDirectory(prefix="mlpx-bench-") as tmp:
+        configs, all_results = run_configs(args, contenders, Path(tmp))
+        if args.scaling and {"floor", "mlpx"} <= set(contenders):
+            scaling_configs, scaling_results = run_scaling(args, Path(tmp))
+            configs += scaling_configs
+            all_results.update(scaling_results)
+        elif args.scaling:
+            print("\n- scaling skipped: it needs the floor and mlpx contenders")
+    print("\n" + "\n".join(f"- {note}" for note in GENERAL_NOTES))
+    print(f"- {threads_seen(all_results)}")
     if args.json is not None:
-        write_json(args.json, args, workloads, all_results, skipped)
+        payload = json_payload(args, machine, configs, all_results)
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
         print(f"\nraw timings written to {args.json}")
-    print(f"\ntotal {time.perf_counter() - started:.1f} s")
-    if limiter is not None:
-        limiter.restore_original_limits()
+    print(f"\ntotal {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return 0
 
 

@@ -35,49 +35,53 @@ from mlpx._numpy_optim import flat_step
 from mlpx.activations import Activation
 from mlpx.train import EpochRunner, epoch_logs
 
-# --- hidden-layer activations: forward turns z into a, backward turns grad_a into grad_z --
+# --- hidden-layer activations ------------------------------------------------------------
+# Each works on a _DenseStep's buffers: ``forward`` turns z into a, ``backward`` turns the
+# layer's dL/da into dL/dz in place. A hidden layer's output lives in ``out_aug`` (n_rows,
+# units + 1) beside its column of ones, and its gradient in ``grad_full`` of the same shape
+# with a last column of zeros. Elementwise passes over those whole, contiguous buffers are
+# several times faster than over the strided (n_rows, units) views for narrow layers, and
+# where a pass would change the extra column (tanh(1) != 1) the view is used instead.
 
 
-class _InPlaceActivation:
-    """An activation computed in place: ``a`` overwrites ``z`` (they share one buffer)."""
+class _Identity:
+    in_place = True  # a is z: the GEMM writes straight into a
 
-    in_place = True
-
-    def scratch(self, rows: int, units: int, dtype):
+    def scratch(self, n_rows: int, units: int, dtype):
         return None
 
-
-class _Identity(_InPlaceActivation):
-    def forward(self, z, a, scratch):
+    def forward(self, layer) -> None:
         pass
 
-    def backward(self, grad, z, a, scratch):
+    def backward(self, layer) -> None:
         pass
 
 
-class _Relu(_InPlaceActivation):
-    def scratch(self, rows, units, dtype):
-        return np.empty((rows, units), dtype=bool)
+class _Relu(_Identity):
+    def scratch(self, n_rows, units, dtype):
+        return np.empty((n_rows, units + 1), dtype=bool)
 
-    def forward(self, z, a, scratch):
-        np.maximum(z, 0, out=a)
+    def forward(self, layer):
+        np.maximum(layer.out_aug, 0, out=layer.out_aug)  # max(1, 0) keeps the ones
 
-    def backward(self, grad, z, a, mask):
-        np.greater(a, 0, out=mask)  # a > 0 exactly where z > 0
-        np.multiply(grad, mask, out=grad)
+    def backward(self, layer):
+        mask = layer.scratch
+        np.greater(layer.out_aug, 0, out=mask)  # a > 0 exactly where z > 0
+        np.multiply(layer.grad_full, mask, out=layer.grad_full)
 
 
-class _Tanh(_InPlaceActivation):
-    def scratch(self, rows, units, dtype):
-        return np.empty((rows, units), dtype=dtype)
+class _Tanh(_Identity):
+    def scratch(self, n_rows, units, dtype):
+        return np.empty((n_rows, units + 1), dtype=dtype)
 
-    def forward(self, z, a, scratch):
-        np.tanh(z, out=a)
+    def forward(self, layer):
+        np.tanh(layer.a, out=layer.a)
 
-    def backward(self, grad, z, a, scratch):
-        np.multiply(a, a, out=scratch)
-        np.subtract(1, scratch, out=scratch)  # f'(z) = 1 - a^2
-        np.multiply(grad, scratch, out=grad)
+    def backward(self, layer):
+        derivative = layer.scratch
+        np.multiply(layer.out_aug, layer.out_aug, out=derivative)
+        np.subtract(1, derivative, out=derivative)  # 1 - a^2 (0 beside the ones)
+        np.multiply(layer.grad_full, derivative, out=layer.grad_full)
 
 
 def _sigmoid_(z, out) -> None:
@@ -88,21 +92,19 @@ def _sigmoid_(z, out) -> None:
     np.reciprocal(out, out=out)
 
 
-class _Sigmoid(_InPlaceActivation):
-    def scratch(self, rows, units, dtype):
-        return np.empty((rows, units), dtype=dtype)
+class _Sigmoid(_Tanh):
+    def forward(self, layer):
+        _sigmoid_(layer.a, layer.a)
 
-    def forward(self, z, a, scratch):
-        _sigmoid_(z, a)
-
-    def backward(self, grad, z, a, scratch):
-        np.subtract(1, a, out=scratch)
-        np.multiply(scratch, a, out=scratch)  # f'(z) = a (1 - a)
-        np.multiply(grad, scratch, out=grad)
+    def backward(self, layer):
+        derivative = layer.scratch
+        np.subtract(1, layer.out_aug, out=derivative)
+        np.multiply(derivative, layer.out_aug, out=derivative)  # a (1 - a) (0 beside the ones)
+        np.multiply(layer.grad_full, derivative, out=layer.grad_full)
 
 
-class _GenericActivation:
-    """Any other activation through its generic functions (z and a kept apart)."""
+class _GenericActivation(_Identity):
+    """Any other activation through its generic functions (z kept apart from a)."""
 
     in_place = False
 
@@ -110,14 +112,12 @@ class _GenericActivation:
         self.activation = activation
         self.xp = xp
 
-    def scratch(self, rows, units, dtype):
-        return None
+    def forward(self, layer):
+        np.copyto(layer.a, self.activation.forward(layer.z, xp=self.xp))
 
-    def forward(self, z, a, scratch):
-        np.copyto(a, self.activation.forward(z, xp=self.xp))
-
-    def backward(self, grad, z, a, scratch):
-        np.multiply(grad, self.activation.derivative(z, a, xp=self.xp), out=grad)
+    def backward(self, layer):
+        derivative = self.activation.derivative(layer.z, layer.a, xp=self.xp)
+        np.multiply(layer.grad_a, derivative, out=layer.grad_a)
 
 
 _IN_PLACE_ACTIVATIONS = {"identity": _Identity, "relu": _Relu, "tanh": _Tanh,
@@ -254,21 +254,30 @@ class _DenseStep:
         ``[grad_W; grad_b]``, a view of the flat gradient.
     x_aug : array of shape (n_rows, fan_in + 1) or None
         The layer input with a last column of ones (None: set per batch, first layer).
-    z, a : arrays of shape (n_rows, fan_out)
-        Pre-activation and activation (the same buffer for in-place activations).
-    grad_a : array of shape (n_rows, fan_out)
-        Filled with dL/da by the layer above; turned into dL/dz in place.
+    out_aug : array of shape (n_rows, fan_out + 1) or None
+        The layer output ``a`` with its column of ones (the next layer's ``x_aug``).
+    z : array of shape (n_rows, fan_out)
+        The pre-activation: ``a`` itself for in-place activations.
+    grad_full : array of shape (n_rows, fan_out + 1) or None
+        dL/da in its first fan_out columns (written by the layer above), zeros in the last;
+        turned into dL/dz in place.
     grad_x : array of shape (n_rows, fan_in) or None
-        Receives dL/dx, the grad_a of the layer below; None for the first layer.
+        Receives dL/dx, the gradient of the layer below; None for the first layer.
+    activation : one of the activation kernels above
+    scratch : array of shape (n_rows, fan_out + 1) or None
     """
 
-    def __init__(self, block, grad_block, x_aug, z, a, grad_a, grad_x, activation,
+    def __init__(self, block, grad_block, x_aug, out_aug, z, grad_full, grad_x, activation,
                  scratch) -> None:
         self.block, self.grad_block = block, grad_block
         self.W_T = block[:-1].T
         self.set_input(x_aug)
-        self.z, self.a = z, a
-        self.grad_a, self.grad_x = grad_a, grad_x
+        self.out_aug = out_aug
+        self.a = None if out_aug is None else out_aug[:, :-1]
+        self.z = z
+        self.grad_full = grad_full
+        self.grad_a = None if grad_full is None else grad_full[:, :-1]
+        self.grad_x = grad_x
         self.activation, self.scratch = activation, scratch
 
     def set_input(self, x_aug) -> None:
@@ -278,11 +287,11 @@ class _DenseStep:
     def forward(self) -> None:
         """z = [x, 1] @ [W; b]; a = f(z)."""
         np.matmul(self.x_aug, self.block, out=self.z)
-        self.activation.forward(self.z, self.a, self.scratch)
+        self.activation.forward(self)
 
     def backward(self) -> None:
         """grad_z = grad_a * f'(z); grad [W; b] = [x, 1].T @ grad_z; grad_x = grad_z @ W.T."""
-        self.activation.backward(self.grad_a, self.z, self.a, self.scratch)
+        self.activation.backward(self)
         np.matmul(self.x_aug_T, self.grad_a, out=self.grad_block)
         if self.grad_x is not None:
             np.matmul(self.grad_a, self.W_T, out=self.grad_x)
@@ -291,18 +300,19 @@ class _DenseStep:
 class _OutputStep(_DenseStep):
     """The output layer, transposed: z_T = [W; b].T @ [x, 1].T, shape (n_outputs, n_rows).
 
-    ``grad_a`` holds dL/dz transposed (the loss gives it directly).
+    ``grad_T`` holds dL/dz transposed (the loss gives it directly).
     """
 
     def __init__(self, block, grad_block, x_aug, grad_T, grad_x) -> None:
-        super().__init__(block, grad_block, x_aug, None, None, grad_T, grad_x, None, None)
+        super().__init__(block, grad_block, x_aug, None, None, None, grad_x, None, None)
         self.block_T = block.T
+        self.grad_T = grad_T
 
     def forward_into(self, z_T) -> None:
         np.matmul(self.block_T, self.x_aug_T, out=z_T)
 
     def backward(self) -> None:
-        grad_z = self.grad_a.T
+        grad_z = self.grad_T.T
         np.matmul(self.x_aug_T, grad_z, out=self.grad_block)
         if self.grad_x is not None:
             np.matmul(grad_z, self.W_T, out=self.grad_x)
@@ -317,24 +327,22 @@ class _BatchPlan:
     def __init__(self, model, blocks, grad_blocks, buffers, n_rows: int,
                  output_gradient_class) -> None:
         rows = slice(0, n_rows)
-        grads = [grad[rows] for grad in buffers["grads"]]
+        outputs = [out_aug[rows] for out_aug in buffers["outputs"]]
+        grads = [grad_full[rows] for grad_full in buffers["grads"]]
         self.hidden = []
         for i, activation in enumerate(buffers["activations"]):
-            out_aug = buffers["outputs"][i][rows]
-            a = out_aug[:, :-1]
-            z = a if buffers["z"][i] is None else buffers["z"][i][rows]
+            z = outputs[i][:, :-1] if buffers["z"][i] is None else buffers["z"][i][rows]
             scratch = buffers["scratch"][i]
             self.hidden.append(_DenseStep(
-                blocks[i], grad_blocks[i], None if i == 0 else buffers["outputs"][i - 1][rows],
-                z, a, grads[i], None if i == 0 else grads[i - 1], activation,
+                blocks[i], grad_blocks[i], None if i == 0 else outputs[i - 1], outputs[i], z,
+                grads[i], None if i == 0 else grads[i - 1][:, :-1], activation,
                 None if scratch is None else scratch[rows],
             ))
         depth = len(self.hidden)
         grad_T = buffers["grad_T"][:, rows]
         self.output = _OutputStep(
-            blocks[depth], grad_blocks[depth],
-            None if depth == 0 else buffers["outputs"][depth - 1][rows],
-            grad_T, None if depth == 0 else grads[depth - 1],
+            blocks[depth], grad_blocks[depth], None if depth == 0 else outputs[depth - 1],
+            grad_T, None if depth == 0 else grads[depth - 1][:, :-1],
         )
         self.first = self.hidden[0] if self.hidden else self.output
         self.output_gradient = output_gradient_class(grad_T, model)
@@ -412,14 +420,15 @@ class NumpyEpochRunner(EpochRunner):
         hidden_units = model.layer_sizes[1:-1]
         activations = [_hidden_activation(layer.activation, model.xp)
                        for layer in model.layers[:-1]]
-        outputs = []
+        outputs, grads = [], []
         for units in hidden_units:
             out_aug = np.empty((n_rows, units + 1), dtype=dtype)
             out_aug[:, -1] = 1
             outputs.append(out_aug)
+            grads.append(np.zeros((n_rows, units + 1), dtype=dtype))
         return {
             "outputs": outputs,
-            "grads": [np.empty((n_rows, units), dtype=dtype) for units in hidden_units],
+            "grads": grads,
             "grad_T": np.empty((model.n_outputs, n_rows), dtype=dtype),
             "activations": activations,
             "z": [None if act.in_place else np.empty((n_rows, units), dtype=dtype)
