@@ -2,7 +2,9 @@
 
 ``Optimizer.update_`` in :mod:`mlpx.optim` is the reference; each of its lines allocates a
 temporary. These kernels run the same operations in the same order, so they give the same
-float results, but write every intermediate into preallocated scratch with ``out=``.
+float results, but write every intermediate into preallocated scratch with ``out=``, and
+pass scalars as 0-d arrays of the parameters' dtype (a Python float operand costs a NumPy
+call about half a microsecond more, which matters on small networks).
 
 Only SGD, Adam and AdamW have a kernel; other optimizers run their reference ``update_``.
 """
@@ -31,6 +33,7 @@ class FlatStep:
     def __init__(self, optimizer: Optimizer, state: dict, param, grad) -> None:
         self.optimizer, self.state = optimizer, state
         self.param, self.grad = param, grad
+        self.lr = self.scalar()
         self.arrays = self.work_arrays()
 
     def work_arrays(self) -> tuple:
@@ -43,8 +46,13 @@ class FlatStep:
         self.state["step"] += 1
         self.apply(*self.arrays, *self.scalars(float(lr), self.state["step"]))
 
+    def scalar(self, value: float = 0.0):
+        """A 0-d array of the parameters' dtype, to be refilled with ``[...] = value``."""
+        return np.asarray(value, dtype=self.param.dtype)
+
     def scalars(self, lr: float, step: int) -> tuple:
-        return (lr,)
+        self.lr[...] = lr
+        return (self.lr,)
 
     @staticmethod
     def apply(param, grad, scratch, *slots_and_scalars) -> None:
@@ -64,7 +72,12 @@ class _MomentumStep(FlatStep):
     """``v = mu v + g``; ``p -= lr * v`` or, Nesterov, ``p -= lr * (g + mu v)``."""
 
     def scalars(self, lr, step):
-        return lr, self.optimizer.momentum, self.optimizer.nesterov
+        self.lr[...] = lr
+        return self.lr, self.momentum, self.optimizer.nesterov
+
+    def work_arrays(self):
+        self.momentum = self.scalar(self.optimizer.momentum)
+        return super().work_arrays()
 
     @staticmethod
     def apply(param, grad, scratch, velocity, lr, momentum, nesterov):
@@ -86,13 +99,20 @@ class _AdamStep(FlatStep):
     so their decay and their increments each take one call instead of two.
     """
 
+    #: Up to this many parameters, the betas are stored as full (2, n) rows: NumPy is
+    #: faster without broadcasting, and the extra memory is small.
+    FULL_ROWS_UP_TO = 1 << 16
+
     def __init__(self, optimizer, state, param, grad) -> None:
         self.moments = np.stack([state["m"][0], state["v"][0]])
         state["m"][0], state["v"][0] = self.moments[0], self.moments[1]
         beta1, beta2 = optimizer.beta1, optimizer.beta2
-        self.decays = np.array([[beta1], [beta2]], dtype=param.dtype)
-        self.increments = np.array([[1.0 - beta1], [1.0 - beta2]], dtype=param.dtype)
+        width = param.shape[0] if param.shape[0] <= self.FULL_ROWS_UP_TO else 1
+        self.decays = np.repeat(np.array([[beta1], [beta2]], dtype=param.dtype), width, axis=1)
+        self.increments = np.repeat(np.array([[1.0 - beta1], [1.0 - beta2]], dtype=param.dtype),
+                                    width, axis=1)
         super().__init__(optimizer, state, param, grad)
+        self.step_size, self.epsilon, self.decay = self.scalar(), self.scalar(), self.scalar()
 
     def work_arrays(self):
         scratch = np.empty((2, self.param.shape[0]), dtype=self.param.dtype)
@@ -100,10 +120,14 @@ class _AdamStep(FlatStep):
 
     def scalars(self, lr, step):
         adam = self.optimizer
-        decay = 1.0 - lr * adam.weight_decay if isinstance(adam, AdamW) else None
         v_correction_sqrt = math.sqrt(1.0 - adam.beta2**step)
-        return (self.decays, self.increments, lr * v_correction_sqrt / (1.0 - adam.beta1**step),
-                adam.epsilon * v_correction_sqrt, decay)
+        self.step_size[...] = lr * v_correction_sqrt / (1.0 - adam.beta1**step)
+        self.epsilon[...] = adam.epsilon * v_correction_sqrt
+        decay = None
+        if isinstance(adam, AdamW):
+            self.decay[...] = 1.0 - lr * adam.weight_decay
+            decay = self.decay
+        return self.decays, self.increments, self.step_size, self.epsilon, decay
 
     @staticmethod
     def apply(param, grad, scratch, moments, decays, increments, step_size, epsilon, decay):
