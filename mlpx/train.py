@@ -151,16 +151,19 @@ def fit(model, X, y, *, epochs: int = 200, batch_size: int | None = 32, optimize
         print_every = max(1, epochs // 10)
         callback_list = CallbackList([*callback_list.callbacks, ProgressBar(print_every)], model)
 
-    # Everything is checked: from here on the model changes.
+    n_samples = X.shape[0]
+    batch_size = n_samples if batch_size is None else min(batch_size, n_samples)
+    reshuffle = shuffle and batch_size < n_samples  # one full batch: order cannot matter
+    # The runner allocates its buffers (which may fail for lack of memory) and binds the
+    # layers to views of an equal copy of the weights: nothing the user can see changes.
+    epochs_runner = make_epoch_runner(model, optimizer, X, Y, batch_size, callback_list)
+    del X, Y  # the runner keeps what it needs (the NumPy one drops its converted X)
+
+    # Everything is checked and allocated: from here on the model changes.
     model.classes_ = classes
     model._has_seen_labels = True
     model.stop_training = False
     model.stop_reason = None
-    n_samples = X.shape[0]
-    batch_size = n_samples if batch_size is None else min(batch_size, n_samples)
-    reshuffle = shuffle and batch_size < n_samples  # one full batch: order cannot matter
-    epochs_runner = make_epoch_runner(model, optimizer, X, Y, batch_size, callback_list)
-    del X, Y  # the runner keeps what it needs (the NumPy one drops its converted X)
     started = time.perf_counter()
     callback_list.call("on_train_begin", {"epochs": epochs, "metrics": keys})
     try:
