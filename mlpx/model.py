@@ -145,6 +145,8 @@ class MLP:
     ----------
     params : list of arrays
         ``[W1, b1, W2, b2, ...]``, W of shape (fan_in, fan_out), b of shape (fan_out,).
+        During ``fit`` they are views of the weights being trained, updated in place; keep a
+        snapshot with :meth:`copy_params`.
     classes_ : numpy array or None
         The class labels the outputs stand for (None for regression).
     n_features_in_ : int
