@@ -314,9 +314,38 @@ class Optimizer:
 
         Arrays are written in place where the backend allows; otherwise the entries of the
         lists are rebound to new arrays, so callers read the results back from the lists.
+
+        Raises
+        ------
+        MlpxValueError
+            When grads or the state's arrays do not match params one for one in shape;
+            nothing is changed then.
         """
+        self._check_step_arrays(params, grads, state)
         state["step"] += 1
         self._apply(params, grads, state, float(learning_rate), xp)
+
+    def _check_step_arrays(self, params: list, grads: list, state: dict) -> None:
+        if len(grads) != len(params):
+            raise MlpxValueError(
+                f"grads has {len(grads)} arrays but params has {len(params)}; pass one gradient "
+                "per parameter, in the same order"
+            )
+        for slot in self.slots:
+            if len(state.get(slot, ())) != len(params):
+                raise MlpxValueError(
+                    f"state[{slot!r}] does not match params; make the state with "
+                    f"{type(self).__name__}().init(params)"
+                )
+        for i, (param, grad) in enumerate(zip(params, grads)):
+            shapes = [tuple(param.shape), tuple(grad.shape),
+                      *(tuple(state[slot][i].shape) for slot in self.slots)]
+            if any(shape != shapes[0] for shape in shapes):
+                raise MlpxValueError(
+                    f"params[{i}] has shape {shapes[0]} but grads[{i}] has {shapes[1]}"
+                    + (f" and its state {shapes[2:]}" if self.slots else "")
+                    + "; each gradient and state array needs its parameter's shape"
+                )
 
     def _apply(self, params, grads, state, lr, xp):
         raise NotImplementedError

@@ -348,3 +348,29 @@ def test_unknown_optimizer_name(name):
     assert repr(name) in str(info.value)
     for known in optim.OPTIMIZERS:
         assert known in str(info.value)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("bad", ["missing grad", "extra grad", "wrong shape"])
+def test_mismatched_grads_are_refused_before_any_change(backend, case, bad):
+    """update_ and update name the mismatch and leave params and state as they were."""
+    xp = backend.xp
+    host_params, host_grads = host_params_and_grads()
+    params = to_backend(host_params, backend)
+    grads = to_backend(host_grads[0], backend)
+    if bad == "missing grad":
+        grads = grads[:-1]
+    elif bad == "extra grad":
+        grads = [*grads, grads[-1]]
+    else:
+        grads[0] = grads[0][:1, ...]
+    optimizer = CASES[case][0]()
+    state = optimizer.init(params)
+    before = [mlpx.to_numpy(p).copy() for p in params]
+    with pytest.raises(mlpx.MlpxValueError, match="grads"):
+        optimizer.update_(params, grads, state, learning_rate=0.1, xp=xp)
+    with pytest.raises(mlpx.MlpxValueError, match="grads"):
+        optimizer.update(params, grads, state, learning_rate=0.1, xp=xp)
+    assert state["step"] == 0
+    for param, copy in zip(params, before, strict=True):
+        assert_close(param, copy, backend=backend, rtol=0)
