@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import assert_close
 
 import mlpx
 from mlpx import datasets, optim
@@ -597,3 +598,21 @@ def test_alpha_shrinks_the_weights(moons):
         model.fit(X_train, y_train, epochs=30, batch_size=32, learning_rate=0.01)
         norms[alpha] = sum(float(np.sum(w**2)) for w in host_params(model)[::2])
     assert norms[0.01] < 0.8 * norms[0.0]
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw", "rmsprop", "adagrad",
+                                       "momentum"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_training_keeps_the_dtype_end_to_end(backend, optimizer, dtype, moons):
+    """No Python or NumPy float64 scalar promotes the weights, on any backend or runner."""
+    X_train, _, y_train, _ = moons
+    model = tutorial_net(seed=2, dtype=dtype, backend=backend)
+    model.alpha = 1e-3
+    chosen = mlpx.optim.SGD(momentum=0.9) if optimizer == "momentum" else optimizer
+    history = model.fit(X_train, y_train, epochs=3, batch_size=16, optimizer=chosen,
+                        learning_rate=mlpx.optim.ExponentialDecay(0.01, gamma=0.9))
+    assert all(np.isfinite(history["loss"]))
+    xp = backend.xp
+    for param, shape in zip(model.params, model.param_shapes(), strict=True):
+        assert_close(param, mlpx.to_numpy(param), backend=backend, dtype=getattr(xp, dtype),
+                     shape=shape, rtol=0)
