@@ -51,6 +51,17 @@ class Backend:
     def __repr__(self) -> str:
         return f"Backend(name={self.name!r}, device={self.device!r})"
 
+    def __reduce__(self):
+        # Pickled by name and device (modules and some device objects do not pickle);
+        # unpickling resolves the backend again on the machine that loads it.
+        if self.name == "torch":
+            device = str(self.device)
+        elif self.name == "cupy":
+            device = int(self.device.id)
+        else:
+            device = None
+        return resolve_backend, (self.name, device)
+
 
 def _import_library(name: str) -> ModuleType:
     try:

@@ -33,6 +33,7 @@ import numpy as np
 
 from mlpx._numpy_optim import flat_step
 from mlpx.activations import Activation
+from mlpx.losses import weighted_value
 from mlpx.train import EpochRunner, epoch_logs
 
 # --- hidden-layer activations ------------------------------------------------------------
@@ -242,17 +243,23 @@ def _argmax_over_classes(z_T):
     return winner
 
 
-def _softmax_cross_entropy_logs(z_T, labels, penalty_sum: float) -> dict[str, float]:
+def _softmax_cross_entropy_logs(z_T, labels, penalty_sum: float,
+                                row_weights=None) -> dict[str, float]:
     """Loss and accuracy of an epoch of one-hot targets, from logits z_T (k, n_samples).
 
     The same numbers as ``mlpx.train.epoch_logs`` (whose row-wise reductions are slow on
-    NumPy for few classes): loss = mean(logsumexp(z) - z[label]).
+    NumPy for few classes): loss = mean(logsumexp(z) - z[label]), each term times its row
+    weight when there are sample weights.
     """
     n_samples = z_T.shape[1]
     sample_max = np.max(z_T, axis=0)
     logsumexp = sample_max + np.log(np.sum(np.exp(z_T - sample_max), axis=0))
-    true_logit = np.take_along_axis(z_T, labels[np.newaxis, :], axis=0)
-    loss = (float(np.sum(logsumexp)) - float(np.sum(true_logit)) + penalty_sum) / n_samples
+    true_logit = np.take_along_axis(z_T, labels[np.newaxis, :], axis=0)[0]
+    if row_weights is None:
+        data_loss = float(np.sum(logsumexp)) - float(np.sum(true_logit))
+    else:
+        data_loss = float(np.sum(row_weights * (logsumexp - true_logit)))
+    loss = (data_loss + penalty_sum) / n_samples
     correct = np.count_nonzero(_argmax_over_classes(z_T) == labels)
     return {"loss": loss, "accuracy": correct / n_samples}
 
@@ -364,7 +371,7 @@ class _BatchPlan:
         self.first = self.hidden[0] if self.hidden else self.output
         self.output_gradient = output_gradient_class(grad_T, model)
 
-    def step(self, x_aug, z_T, y_T) -> None:
+    def step(self, x_aug, z_T, y_T, row_weights=None) -> None:
         """Forward and backward for one batch; leaves the gradient in the flat buffer.
 
         Parameters
@@ -373,12 +380,16 @@ class _BatchPlan:
             The batch's inputs with a last column of ones.
         z_T, y_T : arrays of shape (n_outputs, n_rows)
             Columns of the epoch buffers: receives the logits; holds the targets.
+        row_weights : array of shape (n_rows,), optional
+            Sample weights over their batch mean; scale each sample's output gradient.
         """
         self.first.set_input(x_aug)
         for layer in self.hidden:
             layer.forward()
         self.output.forward_into(z_T)
         self.output_gradient(z_T, y_T)
+        if row_weights is not None:
+            np.multiply(self.output.grad_T, row_weights, out=self.output.grad_T)
         self.output.backward()
         for layer in reversed(self.hidden):
             layer.backward()
@@ -397,9 +408,14 @@ class NumpyEpochRunner(EpochRunner):
     INPUT_BUFFER_BYTES = 8 * 2**20
 
     def __init__(self, model, optimizer, X, Y, batch_size: int, callback_list, *,
+                 weights=None, initial_state=None,
                  input_buffer_bytes: int | None = None) -> None:
-        super().__init__(model, optimizer, X, Y, batch_size, callback_list)
+        super().__init__(model, optimizer, X, Y, batch_size, callback_list, weights=weights,
+                         initial_state=initial_state)
         n_samples, dtype = X.shape[0], model.dtype
+        if weights is not None:
+            self.W_epoch = np.empty_like(weights)  # the weights in the epoch's order
+            self.R_epoch = np.empty_like(weights)  # ... divided by their batch's mean
         self.grad_flat = np.zeros_like(self.flat)
         self.Y_T = np.ascontiguousarray(Y.T)
         self.Y_T_epoch = np.empty_like(self.Y_T)
@@ -476,6 +492,7 @@ class NumpyEpochRunner(EpochRunner):
                 self.inputs[begin - chunk_begin:end - chunk_begin],
                 self.Z_T_epoch[:, begin:end],
                 self.Y_T_epoch[:, begin:end],
+                slice(begin, end),
             ))
 
     def _set_flat(self, flat) -> None:
@@ -499,9 +516,13 @@ class NumpyEpochRunner(EpochRunner):
         model, callbacks, X_aug, inputs = self.model, self.callback_list, self.X_aug, self.inputs
         order = np.arange(X_aug.shape[0]) if order is None else order
         np.take(self.Y_T, order, axis=1, out=self.Y_T_epoch)
+        weighted = self.weights is not None
+        if weighted:
+            np.take(self.weights, order, out=self.W_epoch)
         penalty_sum = 0.0
+        row_weights = None
         with np.errstate(over="ignore", under="ignore"):
-            for batch, (chunk, plan, x_aug, z_T, y_T) in enumerate(self.batches):
+            for batch, (chunk, plan, x_aug, z_T, y_T, rows) in enumerate(self.batches):
                 if chunk is not None:
                     chunk_begin, chunk_end = chunk
                     # clip: the rows are a permutation, so the bounds check can go
@@ -510,28 +531,40 @@ class NumpyEpochRunner(EpochRunner):
                 if callbacks.wants_batch_begin:
                     callbacks.call("on_batch_begin", batch, {})
                     self.sync_from_model()
-                plan.step(x_aug, z_T, y_T)
-                penalty = self._add_penalty_gradient() if model.alpha else 0.0
-                penalty_sum += z_T.shape[1] * penalty
+                n_rows = z_T.shape[1]
+                if weighted:
+                    total = float(np.sum(self.W_epoch[rows]))
+                    row_weights = self.R_epoch[rows]
+                    np.multiply(self.W_epoch[rows], n_rows / total, out=row_weights)
+                plan.step(x_aug, z_T, y_T, row_weights)
+                penalty = 0.0
+                if model.alpha:
+                    l2 = model._l2_coefficient(total if weighted else n_rows)
+                    penalty = self._add_penalty_gradient(l2)
+                penalty_sum += n_rows * penalty
                 self.apply_update(self.grad_flat, lr)
                 if callbacks.wants_batch_end:
-                    self._call_batch_end(batch, z_T, y_T, penalty)
+                    self._call_batch_end(batch, z_T, y_T, penalty, row_weights)
+            R_epoch = self.R_epoch if weighted else None
             if self.labels is not None and model.layers[-1].activation.name == "softmax":
                 return _softmax_cross_entropy_logs(self.Z_T_epoch, self.labels[order],
-                                                   penalty_sum)
-            return epoch_logs(model, self.Y_T_epoch.T, self.Z_T_epoch.T, penalty_sum)
+                                                   penalty_sum, R_epoch)
+            return epoch_logs(model, self.Y_T_epoch.T, self.Z_T_epoch.T, penalty_sum, R_epoch)
 
-    def _add_penalty_gradient(self) -> float:
-        """grad += alpha W (biases excluded); returns the penalty alpha/2 sum W^2."""
-        np.multiply(self.flat, self.decay, out=self.decayed)
+    def _add_penalty_gradient(self, l2: float) -> float:
+        """grad += l2 W (biases excluded); returns the penalty l2/2 sum W^2."""
+        np.multiply(self.flat, self.decay, out=self.decayed)  # alpha W
+        if l2 != self.model.alpha:
+            np.multiply(self.decayed, _scalar(l2 / self.model.alpha, self.flat.dtype),
+                        out=self.decayed)
         np.add(self.grad_flat, self.decayed, out=self.grad_flat)
         return 0.5 * float(np.vdot(self.decayed, self.flat))
 
-    def _call_batch_end(self, batch: int, z_T, y_T, penalty: float) -> None:
+    def _call_batch_end(self, batch: int, z_T, y_T, penalty: float, row_weights) -> None:
         """on_batch_end with the batch's loss (computed only because a callback asks)."""
         model, xp = self.model, self.model.xp
         z, y = z_T.T, y_T.T
         output = model.layers[-1].activation.forward(z, xp=xp)
-        loss = float(model.loss.value(y, z, output, xp=xp)) + penalty
+        loss = float(weighted_value(model.loss, y, z, output, row_weights, xp=xp)) + penalty
         self.callback_list.call("on_batch_end", batch, {"loss": loss, "size": z.shape[0]})
         self.sync_from_model()

@@ -69,6 +69,11 @@ def gelu(z, *, xp):
     return 0.5 * z * (1.0 + xp.tanh(inner))
 
 
+def exp(z, *, xp):
+    """f(z) = exp(z): a positive output (the mean of a Poisson count)."""
+    return xp.exp(z)
+
+
 def softmax(z, *, xp):
     """f(z)_j = exp(z_j) / sum_k exp(z_k) per sample (row), shifted by the row max."""
     shifted = z - xp.max(z, axis=-1, keepdims=True)
@@ -77,6 +82,11 @@ def softmax(z, *, xp):
 
 
 # --- derivatives f'(z), given z and a = f(z) ------------------------------------------
+
+def exp_derivative(z, a, *, xp):
+    """f'(z) = exp(z) = a."""
+    return a
+
 
 def identity_derivative(z, a, *, xp):
     """f'(z) = 1."""
@@ -173,6 +183,7 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("elu", elu, elu_derivative),
         Activation("softplus", softplus, softplus_derivative),
         Activation("gelu", gelu, gelu_derivative),
+        Activation("exp", exp, exp_derivative),
         Activation("softmax", softmax, None, output_only=True),
     )
 }

@@ -27,7 +27,7 @@ from mlpx._targets import default_classes, encode_targets
 from mlpx.activations import get_activation
 from mlpx.init import initial_params, resolve_initializers
 from mlpx.layers import Dense
-from mlpx.losses import get_loss
+from mlpx.losses import get_loss, weighted_value
 
 
 class Intermediates(NamedTuple):
@@ -111,6 +111,14 @@ def _check_seed(seed):
     return int(seed)
 
 
+def _map_state_arrays(state: dict | None, convert) -> dict | None:
+    """An optimizer state with ``convert`` applied to each of its arrays."""
+    if state is None:
+        return None
+    return {key: [convert(a) for a in value] if isinstance(value, list) else value
+            for key, value in state.items()}
+
+
 class MLP:
     """A multi-layer perceptron trained by backpropagation on any array-API backend.
 
@@ -135,6 +143,9 @@ class MLP:
     alpha : float
         L2 penalty on the weights (not the biases): the loss gains
         ``alpha / 2 * sum(W**2)``.
+    alpha_per_sample : bool
+        Divide the penalty by the batch's size (its total sample weight when fit has
+        ``sample_weight``): ``alpha / (2 n) * sum(W**2)``, scikit-learn's MLP convention.
     init : str or list of str, optional
         glorot_uniform, glorot_normal, he_uniform or he_normal, for all layers or one per
         layer. Default: He for the ReLU family, Glorot otherwise.
@@ -165,6 +176,7 @@ class MLP:
         alpha: float = 0.0,
         init=None,
         device: Any = None,
+        alpha_per_sample: bool = False,
     ) -> None:
         sizes = _check_layer_sizes(layer_sizes)
         acts = _check_activations(activations, len(sizes) - 1)
@@ -175,6 +187,9 @@ class MLP:
             )
         self.loss = get_loss(loss, output_activation=acts[-1].name)
         self.alpha = _check_alpha(alpha)
+        if not isinstance(alpha_per_sample, (bool, np.bool_)):
+            raise MlpxTypeError(f"alpha_per_sample={alpha_per_sample!r} must be True or False")
+        self.alpha_per_sample = bool(alpha_per_sample)
         self.seed = _check_seed(seed)
         initializers = resolve_initializers(init, [act.name for act in acts])
         self.backend = resolve_backend(backend, device)
@@ -196,6 +211,8 @@ class MLP:
         self.classes_ = default_classes(self.task, self.n_outputs)
         self.n_features_in_ = sizes[0]
         self.history_ = None
+        self.optimizer_ = None
+        self.optimizer_state_ = None
         self.stop_training = False
         self.stop_reason = None
         self._has_seen_labels = False
@@ -225,6 +242,27 @@ class MLP:
             f"MLP({self.layer_sizes}, activations={self.activations}, loss={self.loss.name!r}, "
             f"backend={self.backend.name!r}, dtype={dtype_name(self.dtype)!r}, seed={self.seed})"
         )
+
+    # --- pickling ---------------------------------------------------------------------
+
+    def __getstate__(self) -> dict:
+        """Everything as host (NumPy) data: modules and device arrays do not pickle."""
+        state = dict(self.__dict__)
+        state["layers"] = [(to_numpy(layer.W), to_numpy(layer.b)) for layer in self.layers]
+        state["dtype"] = dtype_name(self.dtype)
+        state["optimizer_state_"] = _map_state_arrays(self.optimizer_state_, to_numpy)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        host_layers = state.pop("layers")
+        self.__dict__.update(state)
+        self.dtype = resolve_dtype(state["dtype"], xp=self.backend.xp)
+        on_device = lambda host: from_host(host, backend=self.backend, dtype=self.dtype)  # noqa: E731
+        self.layers = [
+            Dense(on_device(W), on_device(b), get_activation(name), xp=self.xp)
+            for (W, b), name in zip(host_layers, self.activations)
+        ]
+        self.optimizer_state_ = _map_state_arrays(self.optimizer_state_, on_device)
 
     # --- parameters -------------------------------------------------------------------
 
@@ -396,6 +434,11 @@ class MLP:
             dtype=self.dtype,
             name=names[1],
         )
+        if self.loss.name == "poisson" and not bool(self.xp.all(Y >= 0)):
+            raise MlpxValueError(
+                f"{names[1]} has negative values, but the poisson loss models counts (y >= 0); "
+                "use the squared error for targets that can be negative"
+            )
         return X_checked, Y, classes
 
     # --- forward and backward ---------------------------------------------------------
@@ -434,43 +477,71 @@ class MLP:
             activations=[layer.cache[2] for layer in self.layers],
         )
 
-    def _penalty(self):
-        """alpha / 2 * sum of squared weights (biases are not penalised); 0-d array."""
+    def _l2_coefficient(self, batch_weight):
+        """The L2 coefficient for a batch: alpha, or alpha / batch_weight (alpha_per_sample).
+
+        ``batch_weight`` is the batch's size or total sample weight (a number or 0-d array).
+        """
+        return self.alpha / batch_weight if self.alpha_per_sample else self.alpha
+
+    def _penalty(self, l2=None):
+        """l2 / 2 * sum of squared weights (biases are not penalised); 0-d array.
+
+        ``l2`` is the coefficient from :meth:`_l2_coefficient` (default: alpha itself).
+        """
         xp = self.xp
         total = xp.zeros((), dtype=self.dtype, device=self.backend.device)
         if self.alpha == 0.0:
             return total
         for layer in self.layers:
             total = total + xp.sum(layer.W * layer.W)
-        return 0.5 * self.alpha * total
+        return 0.5 * (self.alpha if l2 is None else l2) * total
 
-    def _loss_value(self, Y, output):
-        """Data loss + penalty for the last forward pass; 0-d array."""
+    def _loss_value(self, Y, output, row_weights=None, l2=None):
+        """Data loss + penalty for the last forward pass; 0-d array.
+
+        ``row_weights`` (n_samples,) are sample weights divided by their mean (None: all 1);
+        ``l2`` is the L2 coefficient (default: the one for a batch of Y's rows).
+        """
+        if l2 is None:
+            l2 = self._l2_coefficient(Y.shape[0])
         z_out = self.layers[-1].cache[1]
-        return self.loss.value(Y, z_out, output, xp=self.xp) + self._penalty()
+        data_loss = weighted_value(self.loss, Y, z_out, output, row_weights, xp=self.xp)
+        return data_loss + self._penalty(l2)
 
-    def _backward(self, Y, output) -> list:
-        """Backpropagate the loss through every layer; returns grads in the order of params."""
+    def _output_gradient(self, Y, output, row_weights=None):
+        """dL/dz of the output layer, shape (n_samples, n_outputs), rows scaled by weight."""
         xp = self.xp
         out_layer = self.layers[-1]
         _, z_out, _ = out_layer.cache
-        only_layer = len(self.layers) == 1
         if self.loss.grad_logits is not None:
-            grad = out_layer.backward_from_pre_activation(
-                self.loss.grad_logits(Y, z_out, output, xp=xp), need_grad_x=not only_layer
-            )
+            grad_z = self.loss.grad_logits(Y, z_out, output, xp=xp)
         else:
-            grad = out_layer.backward(self.loss.grad_output(Y, z_out, output, xp=xp),
-                                      need_grad_x=not only_layer)
+            grad_z = out_layer.activation.backward(
+                z_out, output, self.loss.grad_output(Y, z_out, output, xp=xp), xp=xp)
+        if row_weights is not None:
+            grad_z = grad_z * xp.reshape(row_weights, (-1, 1))
+        return grad_z
+
+    def _backward(self, Y, output, row_weights=None, l2=None) -> list:
+        """Backpropagate the loss through every layer; returns grads in the order of params.
+
+        ``row_weights`` and ``l2`` as in :meth:`_loss_value`.
+        """
+        grad = self.layers[-1].backward_from_pre_activation(
+            self._output_gradient(Y, output, row_weights), need_grad_x=len(self.layers) > 1
+        )
         for depth in range(len(self.layers) - 2, -1, -1):
             grad = self.layers[depth].backward(grad, need_grad_x=depth > 0)
+        if l2 is None:
+            l2 = self._l2_coefficient(Y.shape[0])
         grads = []
         for layer in self.layers:
-            grad_W = layer.grad_W + self.alpha * layer.W if self.alpha else layer.grad_W
+            grad_W = layer.grad_W + l2 * layer.W if self.alpha else layer.grad_W
             grads.extend((grad_W, layer.grad_b))
         return grads
 
-    def _loss_and_grads(self, X, Y):
+    def _loss_and_grads(self, X, Y, row_weights=None, l2=None):
         """One forward and backward pass on checked arrays.
 
         Returns
@@ -480,8 +551,8 @@ class MLP:
         output : array of shape (n_samples, n_outputs)
         """
         output = self._forward(X)
-        loss = self._loss_value(Y, output)
-        return loss, self._backward(Y, output), output
+        loss = self._loss_value(Y, output, row_weights, l2)
+        return loss, self._backward(Y, output, row_weights, l2), output
 
     def loss_and_grads(self, X, y) -> tuple[float, list]:
         """The loss on (X, y) and its gradient with respect to every parameter.
@@ -535,7 +606,10 @@ class MLP:
         array of shape (n_samples,) or (n_samples, n_outputs)
             On the model's backend, except string labels, which come back as NumPy.
         """
-        output = self.forward(X)
+        return self.predict_from_output(self.forward(X))
+
+    def predict_from_output(self, output):
+        """:meth:`predict`'s labels or values from the network output (n_samples, n_outputs)."""
         if not self.is_classifier:
             return output[:, 0] if self.n_outputs == 1 else output
         indices = self._class_indices(output)
@@ -597,7 +671,8 @@ class MLP:
 
     def fit(self, X, y, epochs: int = 200, batch_size: int | None = 32, optimizer="adam",
             learning_rate=None, shuffle: bool = True, validation_data=None, callbacks=None,
-            verbose: bool = False, tol: float | None = None):
+            verbose: bool = False, tol: float | None = None, sample_weight=None,
+            class_weight=None, reset_optimizer: bool = True):
         """Train with backpropagation; see :func:`mlpx.train.fit` for every parameter.
 
         Returns
@@ -609,14 +684,15 @@ class MLP:
         return fit(self, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                    learning_rate=learning_rate, shuffle=shuffle,
                    validation_data=validation_data, callbacks=callbacks, verbose=verbose,
-                   tol=tol)
+                   tol=tol, sample_weight=sample_weight, class_weight=class_weight,
+                   reset_optimizer=reset_optimizer)
 
     def _clone(self, **overrides) -> MLP:
         """A new model with the same architecture (and overrides), parameters copied over."""
         config = dict(
             layer_sizes=self.layer_sizes, activations=self.activations, loss=self.loss.name,
             backend=self.backend, dtype=dtype_name(self.dtype), seed=self.seed,
-            alpha=self.alpha, init=self.init,
+            alpha=self.alpha, init=self.init, alpha_per_sample=self.alpha_per_sample,
         )
         config.update(overrides)
         clone = MLP(**config)

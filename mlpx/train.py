@@ -18,10 +18,14 @@ from __future__ import annotations
 import math
 import time
 
+import numpy as np
+
 from mlpx._backend import from_host
 from mlpx._errors import MlpxTypeError, MlpxValueError, NonFiniteLossError
 from mlpx.callbacks import HOOKS, CallbackList, History, ProgressBar, WeightChangeStopping
+from mlpx.losses import weighted_value
 from mlpx.optim import Schedule, as_schedule, check_learning_rate, get_optimizer
+from mlpx.sample_weights import check_sample_weight, class_sample_weights
 
 
 def _check_positive_int(value, *, parameter: str, hint: str) -> int:
@@ -81,7 +85,8 @@ def _check_monitors(watchers: list, keys: list[str]) -> None:
 
 def fit(model, X, y, *, epochs: int = 200, batch_size: int | None = 32, optimizer="adam",
         learning_rate=None, shuffle: bool = True, validation_data=None, callbacks=None,
-        verbose: bool | int = False, tol: float | None = None) -> History:
+        verbose: bool | int = False, tol: float | None = None, sample_weight=None,
+        class_weight=None, reset_optimizer: bool = True) -> History:
     """Train ``model`` on (X, y) by backpropagation.
 
     Parameters
@@ -108,6 +113,17 @@ def fit(model, X, y, *, epochs: int = 200, batch_size: int | None = 32, optimize
         Show a progress bar and print the logs every tenth of the epochs.
     tol : float, optional
         Stop when no parameter changes by more than ``tol`` in an epoch.
+    sample_weight : array-like of shape (n_samples,), optional
+        Non-negative weight of each sample. Each batch's loss becomes the weighted mean
+        ``sum(w * loss_i) / sum(w)`` (scikit-learn's convention, so weight 2 is the same as
+        the sample twice); samples of weight 0 are left out of the batches.
+    class_weight : dict or "balanced", optional
+        Classifiers only: a weight per class label (``{label: weight}``; unnamed classes
+        weigh 1), or "balanced" for ``n_samples / (n_classes * count(class))``. Multiplies
+        ``sample_weight``.
+    reset_optimizer : bool
+        False continues the optimizer state (moments, step count) that the model's previous
+        fit ended with, as ``partial_fit`` does; ``optimizer`` must then be of the same kind.
 
     Returns
     -------
@@ -141,7 +157,11 @@ def fit(model, X, y, *, epochs: int = 200, batch_size: int | None = 32, optimize
     # History goes after the callbacks that add to the logs (tol adds max_weight_change).
     callback_list = CallbackList([*extra, *_as_callback_list(callbacks), history], model)
 
-    X, Y, classes = model.check_Xy(X, y, learn_classes=not model._has_seen_labels)
+    if not isinstance(reset_optimizer, (bool, np.bool_)):
+        raise MlpxTypeError(f"reset_optimizer={reset_optimizer!r} must be True or False")
+    initial_state = None if reset_optimizer else _previous_optimizer_state(model, optimizer)
+
+    X, Y, classes, weights = _training_data(model, X, y, sample_weight, class_weight)
     if validation_data is not None:
         X_val, Y_val, _ = model.check_Xy(*validation_data, classes=classes,
                                          names=("validation_data[0]", "validation_data[1]"))
@@ -156,7 +176,8 @@ def fit(model, X, y, *, epochs: int = 200, batch_size: int | None = 32, optimize
     reshuffle = shuffle and batch_size < n_samples  # one full batch: order cannot matter
     # The runner allocates its buffers (which may fail for lack of memory) and binds the
     # layers to views of an equal copy of the weights: nothing the user can see changes.
-    epochs_runner = make_epoch_runner(model, optimizer, X, Y, batch_size, callback_list)
+    epochs_runner = make_epoch_runner(model, optimizer, X, Y, batch_size, callback_list,
+                                      weights=weights, initial_state=initial_state)
     del X, Y  # the runner keeps what it needs (the NumPy one drops its converted X)
 
     # Everything is checked and allocated: from here on the model changes.
@@ -186,17 +207,133 @@ def fit(model, X, y, *, epochs: int = 200, batch_size: int | None = 32, optimize
         history.wall_time = time.perf_counter() - started
         history.stop_reason = model.stop_reason
         model.history_ = history
+        model.optimizer_, model.optimizer_state_ = optimizer, epochs_runner.state
         callback_list.call("on_train_end", {})
     return history
 
 
-def make_epoch_runner(model, optimizer, X, Y, batch_size: int, callback_list: CallbackList):
+def _training_data(model, X, y, sample_weight, class_weight):
+    """Checked X and Y on the model's device, the classes, and the weights (or None).
+
+    Samples of weight 0 are left out; all-one weights are the same as none.
+    """
+    X, Y, classes = model.check_Xy(X, y, learn_classes=not model._has_seen_labels)
+    weights = check_sample_weight(sample_weight, n_samples=X.shape[0])
+    if class_weight is not None:
+        per_class = class_sample_weights(class_weight, Y, classes=classes, task=model.task)
+        weights = per_class if weights is None else weights * per_class
+    if weights is not None and np.all(weights == 1.0):
+        weights = None
+    if weights is not None:
+        X, Y, weights = _drop_zero_weights(X, Y, weights, model=model)
+    return X, Y, classes, weights
+
+
+def fit_lbfgs(model, X, y, *, sample_weight=None, class_weight=None, max_iter: int = 200,
+              max_fun: int = 15000, gtol: float = 1e-4, verbose: bool = False):
+    """Train ``model`` by full-batch L-BFGS (:func:`mlpx.lbfgs.minimize_lbfgs`).
+
+    The loss is the mean (weighted) loss over all of X plus the L2 penalty; the flat vector
+    of every parameter is the optimisation variable, so the same code runs on any backend.
+
+    Parameters
+    ----------
+    model : MLP
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of labels or targets
+    sample_weight, class_weight : as in :func:`fit`
+    max_iter, max_fun : int
+        At most this many iterations and loss evaluations.
+    gtol : float
+        Stop when no gradient entry exceeds this in absolute value.
+    verbose : bool
+        Print the loss after every iteration.
+
+    Returns
+    -------
+    LbfgsResult
+        ``n_iter``, ``fun`` (the final loss), ``converged``, ``message``; the model holds
+        the best parameters found.
+    """
+    from mlpx.lbfgs import minimize_lbfgs
+
+    X, Y, classes, weights = _training_data(model, X, y, sample_weight, class_weight)
+    xp, n_samples = model.xp, X.shape[0]
+    if weights is None:
+        row_weights, l2 = None, model._l2_coefficient(n_samples)
+    else:
+        total = xp.sum(weights)
+        row_weights, l2 = weights * (n_samples / total), model._l2_coefficient(total)
+
+    def loss_and_grad(flat):
+        model._bind_flat(flat)
+        loss, grads, _ = model._loss_and_grads(X, Y, row_weights, l2)
+        return loss, xp.concat([xp.reshape(g, (-1,)) for g in grads])
+
+    def report(flat, loss):
+        if verbose:
+            print(f"L-BFGS loss = {float(loss):.8f}")
+
+    start = model.copy_params()
+    model.classes_ = classes
+    model._has_seen_labels = True
+    try:
+        result = minimize_lbfgs(loss_and_grad, model.flat_params(), max_iter=max_iter,
+                                max_fun=max_fun, gtol=gtol, callback=report)
+    except BaseException:
+        model._assign_params(start)
+        raise
+    model._bind_flat(xp.asarray(result.x, copy=True))
+    if not math.isfinite(result.fun):
+        model._assign_params(start)
+        raise NonFiniteLossError("L-BFGS found no finite loss; standardise X")
+    return result
+
+
+def _previous_optimizer_state(model, optimizer) -> dict:
+    """The optimizer state the model's last fit ended with, for ``reset_optimizer=False``."""
+    previous = getattr(model, "optimizer_", None)
+    state = getattr(model, "optimizer_state_", None)
+    if previous is None or state is None:
+        raise MlpxValueError(
+            "reset_optimizer=False continues the optimizer state of a previous fit, but this "
+            "model has not been fitted; fit it once first (or pass reset_optimizer=True)"
+        )
+    if type(previous) is not type(optimizer) or previous.slots != optimizer.slots:
+        raise MlpxValueError(
+            f"reset_optimizer=False continues the state of the previous fit's "
+            f"{type(previous).__name__}, but optimizer is a {type(optimizer).__name__}; pass "
+            "the same kind of optimizer or reset_optimizer=True"
+        )
+    return state
+
+
+def _drop_zero_weights(X, Y, weights, *, model):
+    """Leave out the samples of weight 0, and move the weights to the model's device.
+
+    Returns
+    -------
+    X, Y : arrays of the kept rows
+    weights : array of shape (n_kept,) in the model's dtype, on its device
+    """
+    kept = np.flatnonzero(weights > 0)
+    if kept.size < weights.shape[0]:
+        rows = from_host(kept, backend=model.backend, dtype=model.xp.int64)
+        X, Y = model.xp.take(X, rows, axis=0), model.xp.take(Y, rows, axis=0)
+        weights = weights[kept]
+    return X, Y, from_host(weights, backend=model.backend, dtype=model.dtype)
+
+
+def make_epoch_runner(model, optimizer, X, Y, batch_size: int, callback_list: CallbackList,
+                      *, weights=None, initial_state=None):
     """The NumPy fast path where it applies, else the generic array-API runner."""
+    runner_class = EpochRunner
     if model.backend.name == "numpy":
         from mlpx._numpy_fastpath import NumpyEpochRunner
 
-        return NumpyEpochRunner(model, optimizer, X, Y, batch_size, callback_list)
-    return EpochRunner(model, optimizer, X, Y, batch_size, callback_list)
+        runner_class = NumpyEpochRunner
+    return runner_class(model, optimizer, X, Y, batch_size, callback_list, weights=weights,
+                        initial_state=initial_state)
 
 
 def _run_epoch(model, runner: EpochRunner, order, lr: float, epoch: int) -> dict:
@@ -226,7 +363,7 @@ def _check_finite(model, loss: float) -> None:
         raise NonFiniteLossError("the weights became NaN or infinite")
 
 
-def epoch_logs(model, Y_epoch, Z_epoch, penalty_sum) -> dict[str, float]:
+def epoch_logs(model, Y_epoch, Z_epoch, penalty_sum, row_weights=None) -> dict[str, float]:
     """The epoch's loss and metric from every batch's targets and output logits.
 
     Parameters
@@ -237,6 +374,9 @@ def epoch_logs(model, Y_epoch, Z_epoch, penalty_sum) -> dict[str, float]:
         Each batch's output pre-activations, computed with the weights of that batch.
     penalty_sum : float or 0-d array
         Sum over batches of (batch size x L2 penalty at that batch).
+    row_weights : array of shape (n_samples,), optional
+        Each sample's weight over the mean weight of its batch (``fit``'s sample weights);
+        the loss is then ``mean(row_weights * per-sample loss)``. Metrics are unweighted.
 
     Returns
     -------
@@ -247,7 +387,7 @@ def epoch_logs(model, Y_epoch, Z_epoch, penalty_sum) -> dict[str, float]:
     xp = model.xp
     n_samples = Z_epoch.shape[0]
     output = model.layers[-1].activation.forward(Z_epoch, xp=xp)
-    loss = float(model.loss.value(Y_epoch, Z_epoch, output, xp=xp))
+    loss = float(weighted_value(model.loss, Y_epoch, Z_epoch, output, row_weights, xp=xp))
     logs = {"loss": loss + float(penalty_sum) / n_samples}
     for name, total in model._metric_sums(Y_epoch, output).items():
         logs[name] = float(total) / n_samples
@@ -271,6 +411,10 @@ class EpochRunner:
     Y : array of shape (n_samples, n_outputs), the encoded targets
     batch_size : int
     callback_list : CallbackList
+    weights : array of shape (n_samples,), optional
+        Positive sample weights on the model's device.
+    initial_state : dict, optional
+        An optimizer state for the flat vector to continue from (copied); default: a new one.
     """
 
     # Backends whose slices and reshapes are views that see in-place writes; elsewhere the
@@ -278,11 +422,11 @@ class EpochRunner:
     VIEW_BACKENDS = ("numpy", "cupy", "torch")
 
     def __init__(self, model, optimizer, X, Y, batch_size: int,
-                 callback_list: CallbackList) -> None:
+                 callback_list: CallbackList, *, weights=None, initial_state=None) -> None:
         self.model = model
         self.optimizer = optimizer
         self.xp = model.xp
-        self.X, self.Y = X, Y
+        self.X, self.Y, self.weights = X, Y, weights
         n_samples = X.shape[0]
         self.bounds = [(begin, min(begin + batch_size, n_samples))
                        for begin in range(0, n_samples, batch_size)]
@@ -290,6 +434,8 @@ class EpochRunner:
         self.flat = model.flat_params()
         self.views = model._bind_flat(self.flat)
         self.state = optimizer.init([self.flat])
+        if initial_state is not None:
+            self.state = _copy_state(initial_state, self.state, xp=self.xp)
         self.rebind_every_step = model.backend.name not in self.VIEW_BACKENDS
 
     # --- the flat parameter vector ---------------------------------------------------
@@ -331,31 +477,71 @@ class EpochRunner:
         xp, model, callbacks = self.xp, self.model, self.callback_list
         rows = None if order is None else from_host(order, backend=model.backend,
                                                     dtype=xp.int64)
-        logits, penalty_sum = [], 0.0
+        logits, batch_row_weights, penalty_sum = [], [], 0.0
         for batch, (begin, end) in enumerate(self.bounds):
             if callbacks.wants_batch_begin:
                 callbacks.call("on_batch_begin", batch, {})
                 self.sync_from_model()
-            X_batch, Y_batch = self._batch(rows, begin, end)
+            X_batch, Y_batch, w_batch = self._batch(rows, begin, end)
+            row_weights, l2 = self._batch_weighting(w_batch, end - begin)
             output = model._forward(X_batch)
             z_out = model.layers[-1].cache[1]
-            penalty = model._penalty() if model.alpha else 0.0
-            grads = model._backward(Y_batch, output)
+            penalty = model._penalty(l2) if model.alpha else 0.0
+            grads = model._backward(Y_batch, output, row_weights, l2)
             self.apply_update(xp.concat([xp.reshape(g, (-1,)) for g in grads]), lr)
             penalty_sum = penalty_sum + penalty * (end - begin)
             logits.append(z_out)
+            batch_row_weights.append(row_weights)
             if callbacks.wants_batch_end:
-                loss = model.loss.value(Y_batch, z_out, output, xp=xp) + penalty
+                loss = weighted_value(model.loss, Y_batch, z_out, output, row_weights,
+                                      xp=xp) + penalty
                 callbacks.call("on_batch_end", batch, {"loss": float(loss),
                                                        "size": end - begin})
                 self.sync_from_model()
         Y_epoch = self.Y if rows is None else xp.take(self.Y, rows, axis=0)
-        Z_epoch = logits[0] if len(logits) == 1 else xp.concat(logits, axis=0)
-        return epoch_logs(model, Y_epoch, Z_epoch, penalty_sum)
+        Z_epoch = _concat_rows(logits, xp=xp)
+        R_epoch = None if self.weights is None else _concat_rows(batch_row_weights, xp=xp)
+        return epoch_logs(model, Y_epoch, Z_epoch, penalty_sum, R_epoch)
 
     def _batch(self, rows, begin: int, end: int):
+        """The batch's X, Y and sample weights (None when unweighted)."""
+        xp, weights = self.xp, self.weights
         if rows is None:
-            return self.X[begin:end, ...], self.Y[begin:end, ...]
+            return (self.X[begin:end, ...], self.Y[begin:end, ...],
+                    None if weights is None else weights[begin:end])
         batch_rows = rows[begin:end]
-        return (self.xp.take(self.X, batch_rows, axis=0),
-                self.xp.take(self.Y, batch_rows, axis=0))
+        return (xp.take(self.X, batch_rows, axis=0), xp.take(self.Y, batch_rows, axis=0),
+                None if weights is None else xp.take(weights, batch_rows, axis=0))
+
+    def _batch_weighting(self, w_batch, n_rows: int):
+        """Row weights (weights over their batch mean, or None) and the batch's L2 coefficient.
+
+        The batch's total weight stays on the device (a 0-d array): no host sync.
+        """
+        if w_batch is None:
+            return None, self.model._l2_coefficient(n_rows)
+        total = self.xp.sum(w_batch)
+        return w_batch * (n_rows / total), self.model._l2_coefficient(total)
+
+
+def _concat_rows(arrays: list, *, xp):
+    return arrays[0] if len(arrays) == 1 else xp.concat(arrays, axis=0)
+
+
+def _copy_state(previous: dict, fresh: dict, *, xp) -> dict:
+    """A copy of an optimizer state, checked against a fresh one for the same vector."""
+    state = {}
+    for key, value in fresh.items():
+        if isinstance(value, list):
+            old = previous.get(key)
+            if (not isinstance(old, list) or len(old) != len(value)
+                    or any(tuple(a.shape) != tuple(b.shape) for a, b in zip(old, value))):
+                raise MlpxValueError(
+                    f"the previous optimizer state's {key!r} does not fit this model's "
+                    "parameters; pass reset_optimizer=True"
+                )
+            state[key] = [xp.astype(xp.asarray(a, copy=True), b.dtype) for a, b in
+                          zip(old, value)]
+        else:
+            state[key] = previous.get(key, value)
+    return state

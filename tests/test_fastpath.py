@@ -145,8 +145,8 @@ def spy_fast_path(monkeypatch):
     make = mlpx.train.make_epoch_runner
     run_epoch = NumpyEpochRunner.run_epoch
 
-    def spy_make(*args):
-        runner = make(*args)
+    def spy_make(*args, **kwargs):
+        runner = make(*args, **kwargs)
         record["runners"].append(runner)
         return runner
 
@@ -165,8 +165,8 @@ def generic_runner(monkeypatch):
     """Force the generic array-API runner for the fits inside (and check that it ran)."""
     runners = []
 
-    def make_generic(*args):
-        runners.append(EpochRunner(*args))
+    def make_generic(*args, **kwargs):
+        runners.append(EpochRunner(*args, **kwargs))
         return runners[-1]
 
     with monkeypatch.context() as patch:
