@@ -31,6 +31,7 @@ import warnings
 
 import array_api_compat
 import numpy as np
+from sklearn import get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
@@ -119,6 +120,20 @@ def _is_device_array(obj) -> bool:
 def _host(obj):
     """A host (NumPy) copy of labels, weights or scores; None stays None."""
     return None if obj is None else to_numpy(obj)
+
+
+def _same_place(a, b) -> bool:
+    """Both arrays of one library on one device (host data counts as NumPy)."""
+    backend_a, backend_b = backend_of(a), backend_of(b)
+    return backend_a.name == backend_b.name and str(backend_a.device) == str(backend_b.device)
+
+
+def _follow_X(other, X):
+    """y or sample_weight of another library or device than X, brought to the host (the
+    model then moves it to X's device): "everything follows X", as scikit-learn does."""
+    if other is None or not _is_device_array(other) or _same_place(other, X):
+        return other
+    return to_numpy(other)
 
 
 def _take_rows(array, rows: np.ndarray):
@@ -340,6 +355,7 @@ class _BaseMLP(BaseEstimator):
                 f"requires y to be passed, but the target y is None; {type(self).__name__} is "
                 "supervised"
             )
+        y = _follow_X(y, X)
         if not _is_device_array(X) and not _is_device_array(y):
             X, y = validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32),
                                  multi_output=True, y_numeric=isinstance(self, MLPRegressor))
@@ -442,23 +458,18 @@ class _BaseMLP(BaseEstimator):
         if first_fit:
             model = self._new_model(X.shape[1], targets.n_outputs, targets.out_activation,
                                     backend, seed)
-            self._prepare_model(model)
+            self._prepare_model(model, targets)
         else:
             model = self.model_
-        weights = self._sample_weight(sample_weight, X, y)
         if first_fit:
             self._initialize(model)
         if self.solver == "lbfgs":
-            self._fit_lbfgs(X, y, weights)
+            self._fit_lbfgs(X, y, sample_weight)
         else:
-            self._fit_stochastic(X, y, weights, random_state, incremental=incremental)
+            self._fit_stochastic(X, y, sample_weight, random_state, incremental=incremental)
         return self
 
-    def _sample_weight(self, sample_weight, X, y):
-        """The sample weights, with class weights folded in (classifiers)."""
-        return sample_weight
-
-    def _prepare_model(self, model: MLP) -> None:
+    def _prepare_model(self, model: MLP, targets: _Targets) -> None:
         """Hook: the classifier sets the model's classes."""
 
     def _core_fit_kwargs(self) -> dict:
@@ -575,11 +586,24 @@ class _BaseMLP(BaseEstimator):
 
     # --- prediction -------------------------------------------------------------------
 
-    def _output(self, X):
+    def _output(self, X, method: str):
         """The output layer's activations for X, shape (n_samples, n_outputs)."""
         check_is_fitted(self, "model_")
+        if get_config()["array_api_dispatch"]:
+            self._check_same_namespace(X, method)
         X = self._validate_X(X, reset=False)
         return self.model_.forward(X)
+
+    def _check_same_namespace(self, X, method: str) -> None:
+        """Under array_api_dispatch, X must be of the fitted model's library and device."""
+        fitted, given = self.model_.backend, backend_of(X)
+        if fitted.name != given.name or str(fitted.device) != str(given.device):
+            raise MlpxValueError(
+                f"Inputs passed to {type(self).__name__}.{method}() must use the same "
+                f"namespace and the same device as those passed to fit(): fitted on "
+                f"{fitted.name} ({fitted.device}), given {given.name} ({given.device}). "
+                "Move X there first"
+            )
 
     def _score_checked(self, X, y, sample_weight) -> float:
         """The score (accuracy or R^2) on already checked X, as scikit-learn's ``_score``."""
@@ -588,7 +612,7 @@ class _BaseMLP(BaseEstimator):
 
     def score(self, X, y, sample_weight=None) -> float:
         """Accuracy (classifier) or R^2 (regressor) on (X, y), computed on the host."""
-        return self._score_output(self._output(X), y, sample_weight)
+        return self._score_output(self._output(X, "score"), y, sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -627,8 +651,12 @@ class _LiveParams(list):
 # --- the classifier ----------------------------------------------------------------------
 
 class _Targets:
-    def __init__(self, n_outputs: int, out_activation: str) -> None:
+    """What the targets need: the output layer's size and activation, and the classes."""
+
+    def __init__(self, n_outputs: int, out_activation: str, classes=None,
+                 multilabel: bool = False) -> None:
         self.n_outputs, self.out_activation = n_outputs, out_activation
+        self.classes, self.multilabel = classes, multilabel
 
 
 def _check_labels_known(y_host, classes, target_type: str) -> None:
@@ -721,28 +749,27 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                     f"y has only one class ({labels[0]!r}); a classifier needs samples of at "
                     "least 2 classes"
                 )
-            self._pending_classes = labels
-            self._multilabel = target_type == "multilabel-indicator"
+            multilabel = target_type == "multilabel-indicator"
         else:
-            if (target_type == "multilabel-indicator") != self._multilabel:
+            multilabel = self._multilabel
+            if (target_type == "multilabel-indicator") != multilabel:
                 raise MlpxValueError(
                     "y changed between a multilabel indicator matrix and class labels since "
                     "the first fit; refit with warm_start=False"
                 )
             labels = self.classes_
             _check_labels_known(y_host, labels, target_type)
-            self._pending_classes = labels
         n_classes = labels.shape[0]
-        if self._multilabel:
-            return _Targets(n_classes, "sigmoid")
-        if n_classes == 2:
-            return _Targets(1, "sigmoid")
-        return _Targets(n_classes, "softmax")
+        if multilabel:
+            return _Targets(n_classes, "sigmoid", labels, multilabel=True)
+        return _Targets(1 if n_classes == 2 else n_classes,
+                        "sigmoid" if n_classes == 2 else "softmax", labels)
 
-    def _prepare_model(self, model: MLP) -> None:
-        self.classes_ = self._pending_classes
-        if not self._multilabel:
-            model.classes_ = self.classes_
+    def _prepare_model(self, model: MLP, targets: _Targets) -> None:
+        self.classes_ = targets.classes
+        self._multilabel = targets.multilabel
+        if not targets.multilabel:
+            model.classes_ = targets.classes
         model._has_seen_labels = True
 
     def _stratify_labels(self, y):
@@ -776,7 +803,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes), on the model's device."""
-        output = self._output(X)
+        output = self._output(X, "predict_proba")
         if self.n_outputs_ == 1 and not self._multilabel:
             xp = self.model_.xp
             return xp.concat([1.0 - output, output], axis=1)
@@ -784,12 +811,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def predict_log_proba(self, X):
         """Log of predict_proba, shape (n_samples, n_classes)."""
+        check_is_fitted(self, "model_")
+        if get_config()["array_api_dispatch"]:
+            self._check_same_namespace(X, "predict_log_proba")
         proba = self.predict_proba(X)
         return self.model_.xp.log(proba)
 
     def predict(self, X):
         """Class labels (values of classes_), shape (n_samples,) or (n_samples, n_classes)."""
-        output = self._output(X)
+        output = self._output(X, "predict")
         return self.model_.predict_from_output(output)
 
     def _score_output(self, output, y, sample_weight) -> float:
@@ -878,7 +908,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def predict(self, X):
         """Predicted values, shape (n_samples,) for one output, else (n_samples, n_outputs)."""
-        output = self._output(X)
+        output = self._output(X, "predict")
         return output[:, 0] if self.n_outputs_ == 1 else output
 
     def _score_output(self, output, y, sample_weight) -> float:

@@ -7,10 +7,16 @@ sessions do not repeat each other. Without ``--backend`` every usable backend ru
 
 from __future__ import annotations
 
-import pytest
+import os
 
-from mlpx._backend import BACKEND_NAMES, Backend, resolve_backend
-from mlpx._errors import BackendUnavailableError
+# scikit-learn's array API support (array_api_dispatch) needs SciPy's, which reads this
+# variable when SciPy is first imported.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import pytest  # noqa: E402
+
+from mlpx._backend import BACKEND_NAMES, Backend, resolve_backend  # noqa: E402
+from mlpx._errors import BackendUnavailableError  # noqa: E402
 
 
 def pytest_addoption(parser):
