@@ -111,7 +111,7 @@ def class_sample_weights(class_weight, Y, *, classes, task: str) -> np.ndarray:
         per_class = np.ones(n_classes)
         per_class[present] = indices.shape[0] / (np.count_nonzero(present) * counts[present])
     elif isinstance(class_weight, dict):
-        per_class = _weights_from_dict(class_weight, classes)
+        per_class = weights_from_dict(class_weight, classes)
     else:
         raise MlpxTypeError(
             f"class_weight={class_weight!r} must be None, 'balanced' or a dict {{label: weight}}"
@@ -119,7 +119,7 @@ def class_sample_weights(class_weight, Y, *, classes, task: str) -> np.ndarray:
     return per_class[indices]
 
 
-def _weights_from_dict(class_weight: dict, classes) -> np.ndarray:
+def weights_from_dict(class_weight: dict, classes) -> np.ndarray:
     labels = [label.item() if hasattr(label, "item") else label for label in classes]
     per_class = np.ones(len(labels))
     for label, weight in class_weight.items():

@@ -31,7 +31,13 @@ import warnings
 
 import array_api_compat
 import numpy as np
-from sklearn import get_config
+
+try:
+    from sklearn import get_config
+except ImportError as error:  # an optional extra
+    raise ImportError(
+        "mlpx.sklearn needs scikit-learn >= 1.6; install it with pip install 'mlpx[sklearn]'"
+    ) from error
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
@@ -46,6 +52,7 @@ from mlpx._errors import MlpxValueError
 from mlpx.callbacks import Callback
 from mlpx.model import MLP
 from mlpx.optim import SGD, Adam, Schedule
+from mlpx.sample_weights import check_sample_weight, weights_from_dict
 from mlpx.train import fit as core_fit
 from mlpx.train import fit_lbfgs
 
@@ -455,6 +462,7 @@ class _BaseMLP(BaseEstimator):
         backend = self._resolve_backend(X) if first_fit else self.model_.backend
         seed, random_state = self._seed()
         targets = self._prepare_targets(y, first_fit=first_fit, classes=classes)
+        check_sample_weight(_follow_X(sample_weight, X), n_samples=X.shape[0])
         if first_fit:
             model = self._new_model(X.shape[1], targets.n_outputs, targets.out_activation,
                                     backend, seed)
@@ -759,6 +767,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 )
             labels = self.classes_
             _check_labels_known(y_host, labels, target_type)
+        if isinstance(self.class_weight, dict):
+            weights_from_dict(self.class_weight, labels)  # unknown labels fail before fit
         n_classes = labels.shape[0]
         if multilabel:
             return _Targets(n_classes, "sigmoid", labels, multilabel=True)
