@@ -883,28 +883,14 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return "poisson" if self.loss == "poisson" else "half_squared_error"
 
     def _prepare_targets(self, y, *, first_fit: bool, classes) -> _Targets:
-        if _is_device_array(y):
-            xp = array_api_compat.array_namespace(y)
-            if not xp.isdtype(y.dtype, ("real floating", "integral", "bool")):
-                raise MlpxValueError(f"y must be numeric for regression, got dtype {y.dtype}")
-            n_outputs = 1 if y.ndim == 1 else int(y.shape[1])
-        else:
-            if y.dtype.kind not in "biuf":
-                try:
-                    y = y.astype(np.float64)
-                except (TypeError, ValueError):
-                    raise MlpxValueError(
-                        f"y must be numeric for regression, got dtype {y.dtype}"
-                    ) from None
-            if not np.all(np.isfinite(y)):
-                raise MlpxValueError("Input y contains NaN or infinity.")
-            n_outputs = 1 if y.ndim == 1 else int(y.shape[1])
+        """The output layer the targets need (their values are checked by the model)."""
+        n_outputs = 1 if y.ndim == 1 else int(y.shape[1])
         if not first_fit and n_outputs != self.n_outputs_:
             raise MlpxValueError(
                 f"y has {n_outputs} target columns but the model was fitted with "
                 f"{self.n_outputs_}; refit with warm_start=False"
             )
-        if self.loss == "poisson" and bool(np.any(_host(y) < 0)):
+        if self.loss == "poisson" and _host(y).dtype.kind in "biuf" and np.any(_host(y) < 0):
             raise MlpxValueError(
                 "Some value(s) of y are out of the valid range of the loss 'poisson' "
                 "(y >= 0 is needed)."
