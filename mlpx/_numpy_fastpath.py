@@ -408,10 +408,10 @@ class NumpyEpochRunner(EpochRunner):
     INPUT_BUFFER_BYTES = 8 * 2**20
 
     def __init__(self, model, optimizer, X, Y, batch_size: int, callback_list, *,
-                 weights=None, initial_state=None,
+                 weights=None, weight_scale: float = 1.0, initial_state=None,
                  input_buffer_bytes: int | None = None) -> None:
         super().__init__(model, optimizer, X, Y, batch_size, callback_list, weights=weights,
-                         initial_state=initial_state)
+                         weight_scale=weight_scale, initial_state=initial_state)
         n_samples, dtype = X.shape[0], model.dtype
         if weights is not None:
             self.W_epoch = np.empty_like(weights)  # the weights in the epoch's order
@@ -502,6 +502,10 @@ class NumpyEpochRunner(EpochRunner):
         np.copyto(self.flat, flat)  # keep the buffer that the plans' views point into
         self.views = self.model._bind_flat(self.flat)
 
+    def _restore_arrays(self, arrays: list, saved: list) -> None:
+        for array, copy in zip(arrays, saved):  # in place: the kernels hold these arrays
+            np.copyto(array, copy)
+
     def apply_update(self, grad_flat, lr: float) -> None:
         if self.optimizer_step is not None:
             self.optimizer_step(lr)
@@ -539,7 +543,8 @@ class NumpyEpochRunner(EpochRunner):
                 plan.step(x_aug, z_T, y_T, row_weights)
                 penalty = 0.0
                 if model.alpha:
-                    l2 = model._l2_coefficient(total if weighted else n_rows)
+                    l2 = model._l2_coefficient(total * self.weight_scale if weighted
+                                               else n_rows)
                     penalty = self._add_penalty_gradient(l2)
                 penalty_sum += n_rows * penalty
                 self.apply_update(self.grad_flat, lr)

@@ -161,7 +161,8 @@ def fit(model, X, y, *, epochs: int = 200, batch_size: int | None = 32, optimize
         raise MlpxTypeError(f"reset_optimizer={reset_optimizer!r} must be True or False")
     initial_state = None if reset_optimizer else _previous_optimizer_state(model, optimizer)
 
-    X, Y, classes, weights = _training_data(model, X, y, sample_weight, class_weight)
+    X, Y, classes, weights, weight_scale = _training_data(model, X, y, sample_weight,
+                                                          class_weight)
     if validation_data is not None:
         X_val, Y_val, _ = model.check_Xy(*validation_data, classes=classes,
                                          names=("validation_data[0]", "validation_data[1]"))
@@ -177,7 +178,8 @@ def fit(model, X, y, *, epochs: int = 200, batch_size: int | None = 32, optimize
     # The runner allocates its buffers (which may fail for lack of memory) and binds the
     # layers to views of an equal copy of the weights: nothing the user can see changes.
     epochs_runner = make_epoch_runner(model, optimizer, X, Y, batch_size, callback_list,
-                                      weights=weights, initial_state=initial_state)
+                                      weights=weights, weight_scale=weight_scale,
+                                      initial_state=initial_state)
     del X, Y  # the runner keeps what it needs (the NumPy one drops its converted X)
 
     # Everything is checked and allocated: from here on the model changes.
@@ -215,7 +217,10 @@ def fit(model, X, y, *, epochs: int = 200, batch_size: int | None = 32, optimize
 def _training_data(model, X, y, sample_weight, class_weight):
     """Checked X and Y on the model's device, the classes, and the weights (or None).
 
-    Samples of weight 0 are left out; all-one weights are the same as none.
+    Samples of weight 0 are left out; all-one weights are the same as none. The weights go
+    to the device divided by ``weight_scale``, a power of two near their mean, so that
+    float32 holds them whatever their size (the batch means do not depend on the scale;
+    the L2 term's ``sum(w)`` multiplies it back).
     """
     X, Y, classes = model.check_Xy(X, y, learn_classes=not model._has_seen_labels)
     weights = check_sample_weight(sample_weight, n_samples=X.shape[0])
@@ -224,9 +229,17 @@ def _training_data(model, X, y, sample_weight, class_weight):
         weights = per_class if weights is None else weights * per_class
     if weights is not None and np.all(weights == 1.0):
         weights = None
-    if weights is not None:
-        X, Y, weights = _drop_zero_weights(X, Y, weights, model=model)
-    return X, Y, classes, weights
+    if weights is None:
+        return X, Y, classes, None, 1.0
+    if not np.any(weights > 0):
+        raise MlpxValueError(
+            "sample_weight times class_weight is zero for every sample; give some samples a "
+            "weight > 0"
+        )
+    X, Y, weights = _drop_zero_weights(X, Y, weights, model=model)
+    weight_scale = 2.0 ** round(math.log2(float(np.mean(weights))))
+    return X, Y, classes, from_host(weights / weight_scale, backend=model.backend,
+                                    dtype=model.dtype), weight_scale
 
 
 def fit_lbfgs(model, X, y, *, sample_weight=None, class_weight=None, max_iter: int = 200,
@@ -257,13 +270,15 @@ def fit_lbfgs(model, X, y, *, sample_weight=None, class_weight=None, max_iter: i
     """
     from mlpx.lbfgs import minimize_lbfgs
 
-    X, Y, classes, weights = _training_data(model, X, y, sample_weight, class_weight)
+    X, Y, classes, weights, weight_scale = _training_data(model, X, y, sample_weight,
+                                                          class_weight)
     xp, n_samples = model.xp, X.shape[0]
     if weights is None:
         row_weights, l2 = None, model._l2_coefficient(n_samples)
     else:
         total = xp.sum(weights)
-        row_weights, l2 = weights * (n_samples / total), model._l2_coefficient(total)
+        row_weights = weights * (n_samples / total)
+        l2 = model._l2_coefficient(total * weight_scale)
 
     def loss_and_grad(flat):
         model._bind_flat(flat)
@@ -309,23 +324,17 @@ def _previous_optimizer_state(model, optimizer) -> dict:
 
 
 def _drop_zero_weights(X, Y, weights, *, model):
-    """Leave out the samples of weight 0, and move the weights to the model's device.
-
-    Returns
-    -------
-    X, Y : arrays of the kept rows
-    weights : array of shape (n_kept,) in the model's dtype, on its device
-    """
+    """Leave out the samples of weight 0 (X and Y on the device, weights on the host)."""
     kept = np.flatnonzero(weights > 0)
     if kept.size < weights.shape[0]:
         rows = from_host(kept, backend=model.backend, dtype=model.xp.int64)
         X, Y = model.xp.take(X, rows, axis=0), model.xp.take(Y, rows, axis=0)
         weights = weights[kept]
-    return X, Y, from_host(weights, backend=model.backend, dtype=model.dtype)
+    return X, Y, weights
 
 
 def make_epoch_runner(model, optimizer, X, Y, batch_size: int, callback_list: CallbackList,
-                      *, weights=None, initial_state=None):
+                      *, weights=None, weight_scale: float = 1.0, initial_state=None):
     """The NumPy fast path where it applies, else the generic array-API runner."""
     runner_class = EpochRunner
     if model.backend.name == "numpy":
@@ -333,7 +342,7 @@ def make_epoch_runner(model, optimizer, X, Y, batch_size: int, callback_list: Ca
 
         runner_class = NumpyEpochRunner
     return runner_class(model, optimizer, X, Y, batch_size, callback_list, weights=weights,
-                        initial_state=initial_state)
+                        weight_scale=weight_scale, initial_state=initial_state)
 
 
 def _run_epoch(model, runner: EpochRunner, order, lr: float, epoch: int) -> dict:
@@ -412,7 +421,9 @@ class EpochRunner:
     batch_size : int
     callback_list : CallbackList
     weights : array of shape (n_samples,), optional
-        Positive sample weights on the model's device.
+        Positive sample weights on the model's device, divided by ``weight_scale``.
+    weight_scale : float
+        What the weights were divided by (the L2 term needs their true sum).
     initial_state : dict, optional
         An optimizer state for the flat vector to continue from (copied); default: a new one.
     """
@@ -422,8 +433,10 @@ class EpochRunner:
     VIEW_BACKENDS = ("numpy", "cupy", "torch")
 
     def __init__(self, model, optimizer, X, Y, batch_size: int,
-                 callback_list: CallbackList, *, weights=None, initial_state=None) -> None:
+                 callback_list: CallbackList, *, weights=None, weight_scale: float = 1.0,
+                 initial_state=None) -> None:
         self.model = model
+        self.weight_scale = weight_scale
         self.optimizer = optimizer
         self.xp = model.xp
         self.X, self.Y, self.weights = X, Y, weights
@@ -449,13 +462,25 @@ class EpochRunner:
         self.flat = flat
         self.views = self.model._bind_flat(flat)
 
-    def snapshot(self):
-        """A copy of the flat parameters."""
-        return self.xp.asarray(self.flat, copy=True)
+    def snapshot(self) -> tuple:
+        """Copies of the flat parameters and of the optimizer state."""
+        xp = self.xp
+        state = {key: [xp.asarray(a, copy=True) for a in value] if isinstance(value, list)
+                 else value for key, value in self.state.items()}
+        return xp.asarray(self.flat, copy=True), state
 
-    def restore(self, snapshot) -> None:
-        """Put the parameters of ``snapshot`` back into the model."""
-        self._set_flat(snapshot)
+    def restore(self, snapshot: tuple) -> None:
+        """Put the parameters and optimizer state of ``snapshot`` back."""
+        flat, state = snapshot
+        self._set_flat(flat)
+        for key, value in state.items():
+            if isinstance(value, list):
+                self._restore_arrays(self.state[key], value)
+            else:
+                self.state[key] = value
+
+    def _restore_arrays(self, arrays: list, saved: list) -> None:
+        arrays[:] = saved
 
     def apply_update(self, grad_flat, lr: float) -> None:
         """One optimizer step on the flat vector."""
@@ -521,7 +546,7 @@ class EpochRunner:
         if w_batch is None:
             return None, self.model._l2_coefficient(n_rows)
         total = self.xp.sum(w_batch)
-        return w_batch * (n_rows / total), self.model._l2_coefficient(total)
+        return w_batch * (n_rows / total), self.model._l2_coefficient(total * self.weight_scale)
 
 
 def _concat_rows(arrays: list, *, xp):
