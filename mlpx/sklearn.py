@@ -457,6 +457,29 @@ class _BaseMLP(BaseEstimator):
         self._check_params()
         if incremental and self.early_stopping:
             raise MlpxValueError("partial_fit does not support early_stopping=True")
+        saved = self._saved_state()
+        try:
+            return self._fit_checked(X, y, sample_weight, incremental=incremental,
+                                     classes=classes)
+        except Exception:
+            self._restore_state(saved)  # a failed fit leaves the estimator as it was
+            raise
+
+    def _saved_state(self) -> tuple:
+        """The estimator's attributes (lists copied) and the model's parameters."""
+        attributes = {key: list(value) if isinstance(value, list) else value
+                      for key, value in self.__dict__.items()}
+        params = self.model_.copy_params() if self._fitted else None
+        return attributes, params
+
+    def _restore_state(self, saved: tuple) -> None:
+        attributes, params = saved
+        self.__dict__.clear()
+        self.__dict__.update(attributes)
+        if params is not None:
+            self.model_.params = params
+
+    def _fit_checked(self, X, y, sample_weight, *, incremental: bool, classes=None):
         first_fit = not self._fitted or not (self.warm_start or incremental)
         X, y = self._validate_Xy(X, y, reset=first_fit)
         backend = self._resolve_backend(X) if first_fit else self.model_.backend
@@ -467,10 +490,9 @@ class _BaseMLP(BaseEstimator):
             model = self._new_model(X.shape[1], targets.n_outputs, targets.out_activation,
                                     backend, seed)
             self._prepare_model(model, targets)
+            self._initialize(model)
         else:
             model = self.model_
-        if first_fit:
-            self._initialize(model)
         if self.solver == "lbfgs":
             self._fit_lbfgs(X, y, sample_weight)
         else:
@@ -836,6 +858,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         predicted = _host(self.model_.predict_from_output(output))
         return float(accuracy_score(_host(y), predicted, sample_weight=_host(sample_weight)))
 
+    # The mixin comes first in the bases (scikit-learn's rule), so name mlpx's score here:
+    # computed on the host, it works for CuPy arrays and is exact under array_api_dispatch.
+    score = _BaseMLP.score
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
@@ -896,6 +922,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                 "(y >= 0 is needed)."
             )
         return _Targets(n_outputs, "exp" if self.loss == "poisson" else "identity")
+
+    score = _BaseMLP.score  # see MLPClassifier.score
 
     @available_if(_is_stochastic)
     def partial_fit(self, X, y, sample_weight=None):
