@@ -20,7 +20,9 @@ The backprop, optimizers and fit loop are the core's (:mod:`mlpx.train`); this m
 translates parameters, labels and stopping rules. Differences, by design: weights start from
 Glorot-uniform (biases zero) rather than scikit-learn's uniform biases; SGD's momentum is
 PyTorch's form (equal to scikit-learn's at a constant rate); Adam scales epsilon with its
-bias correction; the default ``dtype`` is float32.
+bias correction; the default ``dtype`` is float32; for several regression outputs
+``loss_`` is the objective whose gradient training follows (the half squared error summed
+over the outputs), which scikit-learn reports divided by ``n_outputs``.
 """
 
 from __future__ import annotations
@@ -663,10 +665,21 @@ class _LiveParams(list):
         if isinstance(index, slice) and len(values) != len(positions):
             raise MlpxValueError("assign as many arrays as the slice selects")
         params = list(self._model.params)
+        shapes = self._model.param_shapes()
+        attribute = "coefs_" if self._offset == 0 else "intercepts_"
         for position, array in zip([positions] if isinstance(positions, int) else positions,
                                    values):
-            params[2 * position + self._offset] = array
-        self._model.set_params(params)  # validated (shape, finite) before anything changes
+            slot = 2 * position + self._offset
+            if tuple(np.shape(array)) != shapes[slot]:
+                raise MlpxValueError(
+                    f"{attribute}[{position}] must have shape {shapes[slot]}, got "
+                    f"{tuple(np.shape(array))}"
+                )
+            params[slot] = array
+        try:
+            self._model.set_params(params)  # validated (finite) before anything changes
+        except MlpxValueError as error:
+            raise MlpxValueError(f"{attribute}: {error}") from None
         super().__setitem__(slice(None), self._model.params[self._offset::2])
 
     def assign_all(self, arrays) -> None:
