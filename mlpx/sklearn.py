@@ -789,8 +789,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 labels = np.arange(y_host.shape[1])
             elif labels.shape[0] < 2:
                 raise MlpxValueError(
-                    f"y has only one class ({labels[0]!r}); a classifier needs samples of at "
-                    "least 2 classes"
+                    f"y has only one class ({labels.tolist()[0]!r}); a classifier needs "
+                    "samples of at least 2 classes"
                 )
             multilabel = target_type == "multilabel-indicator"
         else:
