@@ -185,9 +185,8 @@ class _LearningRate(Schedule):
 class _SklearnEpochRules(Callback):
     """After each epoch: the fitted attributes, and scikit-learn's stopping rules."""
 
-    def __init__(self, estimator, schedule: _LearningRate, validation, incremental: bool):
-        self.estimator, self.schedule = estimator, schedule
-        self.validation, self.incremental = validation, incremental
+    def __init__(self, estimator, schedule: _LearningRate, validation):
+        self.estimator, self.schedule, self.validation = estimator, schedule, validation
         self.stopped_by_rule = False
 
     def on_epoch_end(self, epoch, logs=None):
@@ -537,7 +536,7 @@ class _BaseMLP(BaseEstimator):
             self.learning_rate if self.solver == "sgd" else "constant", float(self.power_t),
             n_samples, self.t_, self._learning_rate,
         )
-        rules = _SklearnEpochRules(self, schedule, validation, incremental)
+        rules = _SklearnEpochRules(self, schedule, validation)
         self.n_iter_ = 0
         epochs = 1 if incremental else int(self.max_iter)
         core_fit(model, X, y, epochs=epochs, batch_size=self._batch_size(n_samples),
@@ -575,8 +574,7 @@ class _BaseMLP(BaseEstimator):
                 "The validation set is too small. Increase 'validation_fraction' or the size "
                 "of your dataset."
             )
-        weights = _host(sample_weight) if sample_weight is not None and np.ndim(
-            sample_weight) else None
+        weights = check_sample_weight(_follow_X(sample_weight, X), n_samples=n_samples)
         validation = (
             self.model_.check_X(_take_rows(X, val_rows), name="X (validation part)"),
             _take_rows(y, val_rows),
