@@ -8,6 +8,7 @@ from mlpx import callbacks, datasets, optim
 from mlpx._backend import Backend, backend_report, resolve_backend, to_numpy
 from mlpx._errors import (
     BackendUnavailableError,
+    MlpxFileError,
     MlpxTypeError,
     MlpxValueError,
     NonFiniteLossError,
@@ -15,6 +16,7 @@ from mlpx._errors import (
 from mlpx.activations import ACTIVATIONS
 from mlpx.callbacks import Callback, EarlyStopping, History, ProgressBar, TerminateOnNaN
 from mlpx.gradcheck import gradcheck
+from mlpx.io import load
 from mlpx.losses import LOSSES
 from mlpx.model import MLP, Intermediates
 from mlpx.train import fit
@@ -31,6 +33,7 @@ __all__ = [
     "EarlyStopping",
     "History",
     "Intermediates",
+    "MlpxFileError",
     "MlpxTypeError",
     "MlpxValueError",
     "NonFiniteLossError",
@@ -42,6 +45,7 @@ __all__ = [
     "datasets",
     "fit",
     "gradcheck",
+    "load",
     "optim",
     "resolve_backend",
     "to_numpy",

@@ -15,6 +15,10 @@ class MlpxTypeError(TypeError):
     """A parameter has a type mlpx cannot use; the message names it and the fix."""
 
 
+class MlpxFileError(MlpxValueError):
+    """A model or checkpoint file is not a whole, valid mlpx file; the message says why."""
+
+
 class BackendUnavailableError(ImportError):
     """The requested backend cannot be used here (library missing or no device)."""
 

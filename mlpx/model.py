@@ -687,6 +687,21 @@ class MLP:
                    tol=tol, sample_weight=sample_weight, class_weight=class_weight,
                    reset_optimizer=reset_optimizer)
 
+    def save(self, path) -> None:
+        """Write the architecture, weights and ``classes_`` to a safetensors file.
+
+        The file is replaced atomically (a crash mid-save keeps the previous one); load it
+        with :func:`mlpx.load`, on any backend.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Conventionally ``*.safetensors``; its directory must exist.
+        """
+        from mlpx.io import save_model
+
+        save_model(self, path)
+
     def _clone(self, **overrides) -> MLP:
         """A new model with the same architecture (and overrides), parameters copied over."""
         config = dict(
