@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import difflib
+import io
 import math
 import platform
 import sys
@@ -61,9 +63,11 @@ TRAIN_EPILOG = f"""\
 data sources:
   --dataset NAME    a generated dataset on the chosen backend (default moons: 500 samples,
                     noise 0.2); digits needs scikit-learn.
-  --data FILE       .csv: the first row is a header when it has text in a column that is
-                    numeric everywhere else; --target is a column name or a 0-based index
-                    (default: the last column); every other column must be numeric.
+  --data FILE       .csv (UTF-8): the first row is a header when it has text in a column
+                    that is numeric everywhere else, or text in every column; --target is
+                    a column name or a 0-based index (default: the last column); every
+                    other column must be numeric, with no missing values (empty, NA, NaN,
+                    null, ?). Errors name the line of the file.
                     .npz: arrays X (n_samples, n_features) and y (or the key --target).
                     .npy: one 2-D numeric array; --target is a column index (default last).
   Features are standardised with the mean and deviation of the train split; regression
@@ -342,8 +346,12 @@ def read_data_file(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarr
     Raises
     ------
     CliError
-        Missing file, unknown type, unknown target, non-numeric or non-finite features.
+        Missing file, a directory, unknown type, unknown target, non-numeric, missing or
+        non-finite features; each message names the file.
     """
+    if path.is_dir():
+        raise CliError(f"--data: {path} is a directory, not a file; give the path of a "
+                       ".csv, .npz or .npy file")
     if not path.is_file():
         raise CliError(f"--data: no such file: {path}")
     readers = {".csv": read_csv, ".npz": read_npz, ".npy": read_npy}
@@ -358,80 +366,251 @@ def read_data_file(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarr
     return _check_features(X, y, path)
 
 
+# Cells that mean "no value": pandas' default ``na_values`` and ``?`` (UCI data sets),
+# compared in lower case. "nan" parses as a float, so it is listed here too.
+MISSING_MARKERS = frozenset({
+    "", "#n/a", "#n/a n/a", "#na", "-1.#ind", "-1.#qnan", "1.#ind", "1.#qnan", "<na>",
+    "n/a", "na", "nan", "-nan", "+nan", "null", "none", "?",
+})
+
+# At most this many column names are listed in an error message.
+MAX_LISTED_COLUMNS = 20
+
+
+@dataclass
+class _CsvTable:
+    """The cells of a CSV file below its header, with where each row is in the file.
+
+    Attributes
+    ----------
+    path : Path
+    cells : array of str of shape (n_rows, n_columns)
+        The stripped cells of the data rows.
+    values : array of float64 of shape (n_rows, n_columns)
+        The cells as numbers; NaN where a cell is not a number or is missing.
+    missing : array of bool of shape (n_rows, n_columns)
+        Which cells mark a missing value (see ``MISSING_MARKERS``).
+    lines : array of int of shape (n_rows,)
+        The 1-based line of the file on which each data row starts.
+    header : list of str or None
+        The column names, when the first row is a header.
+    """
+
+    path: Path
+    cells: np.ndarray
+    values: np.ndarray
+    missing: np.ndarray
+    lines: np.ndarray
+    header: list[str] | None
+
+    def column(self, k: int) -> str:
+        """``column 'name'`` with a header, ``column k`` (0-based) without."""
+        return f"column {self.header[k]!r}" if self.header else f"column {k}"
+
+    def where(self, row: int, k: int) -> str:
+        """``column 'name' on line 7`` for data row ``row`` (0-based) and column ``k``."""
+        return f"{self.column(k)} on line {self.lines[row]}"
+
+
 def read_csv(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """A CSV file: optional header row, ``target`` column by name or 0-based index."""
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        rows = [[cell.strip() for cell in row] for row in csv.reader(handle)
-                if any(cell.strip() for cell in row)]
-    if not rows:
-        raise CliError(f"--data: {path} has no rows")
-    n_columns = len(rows[0])
-    for number, row in enumerate(rows, start=1):
-        if len(row) != n_columns:
-            raise CliError(f"--data: {path} row {number} has {len(row)} columns, "
-                           f"row 1 has {n_columns}")
+    """A CSV file: optional header row, ``target`` column by name or 0-based index.
+
+    Every message about a cell names the file, the column (its header name, or its 0-based
+    index without a header) and the 1-based line of the file, header and blank lines counted.
+    """
+    lines, rows = _csv_rows(path)
+    n_columns = _check_row_lengths(path, lines, rows)
     cells = np.array(rows, dtype=str)
-    numeric = np.vectorize(_is_number, otypes=[bool])(cells)
-    header = _header(cells, numeric)
-    if header is not None:
-        cells, numeric = cells[1:], numeric[1:]
-    if cells.shape[0] == 0:
-        raise CliError(f"--data: {path} has a header but no data rows")
-    column = _target_column(target, header, n_columns)
-    names = header or [str(k) for k in range(n_columns)]
+    values = np.vectorize(_number, otypes=[np.float64])(cells)
+    missing = np.vectorize(_is_missing, otypes=[bool])(cells)
+    header = _header(cells, ~np.isnan(values), missing)
+    skip = 0 if header is None else 1
+    if cells.shape[0] == skip:
+        raise CliError(f"--data: {path} has a header (line {lines[0]}) but no data rows")
+    table = _CsvTable(path, cells[skip:], values[skip:], missing[skip:],
+                      np.asarray(lines[skip:]), header)
+    column = _target_column(target, header, n_columns, path)
     features = [k for k in range(n_columns) if k != column]
-    for k in features:
-        bad = np.flatnonzero(~numeric[:, k])
-        if bad.size:
-            raise CliError(
-                f"--data: column {names[k]!r} has a non-numeric value {str(cells[bad[0], k])!r} in "
-                f"data row {bad[0] + 1}; every column but the target must hold numbers"
-            )
-    X = cells[:, features].astype(np.float64)
-    y_text = cells[:, column]
-    empty = np.flatnonzero(y_text == "")
-    if empty.size:
-        raise CliError(f"--data: the target column {names[column]!r} is empty in data row "
-                       f"{empty[0] + 1}; drop the rows without a target")
-    y = y_text.astype(np.float64) if numeric[:, column].all() else y_text
-    return X, y
+    return _csv_features(table, features), _csv_target(table, column)
 
 
-def _is_number(text: str) -> bool:
+def _csv_rows(path: Path) -> tuple[list[int], list[list[str]]]:
+    """The non-blank rows of a CSV file (stripped cells) and the line each starts on."""
+    reader = csv.reader(io.StringIO(_utf8_text(path), newline=""))
+    lines, rows, start = [], [], 1
     try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+        for row in reader:
+            cells = [cell.strip() for cell in row]
+            if any(cells):
+                lines.append(start)
+                rows.append(cells)
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise CliError(f"--data: {path} line {reader.line_num} is not valid CSV: {exc}") from None
+    if not rows:
+        raise CliError(f"--data: {path} is empty; it needs one row per sample with feature "
+                       "columns and a target column")
+    return lines, rows
 
 
-def _header(cells: np.ndarray, numeric: np.ndarray) -> list[str] | None:
-    """The first row, if it has text in a column that is numeric in every other row."""
-    first = ~numeric[0]
-    if cells.shape[0] > 1:
-        first &= numeric[1:].all(axis=0)
-    return [str(name) for name in cells[0]] if first.any() else None
+def _utf8_text(path: Path) -> str:
+    """The text of a UTF-8 file (a byte order mark is dropped); binary files are refused."""
+    data = path.read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise CliError(
+            f"--data: {path} is not UTF-8 text CSV (byte 0x{data[exc.start]:02x} on line "
+            f"{line}); save it as UTF-8 CSV, or check it is a CSV file at all"
+        ) from None
+    if "\x00" in text:
+        line = text[:text.index("\x00")].count("\n") + 1
+        raise CliError(f"--data: {path} is not UTF-8 text CSV (a NUL byte on line {line}); "
+                       "it looks like a binary file")
+    return text
 
 
-def _target_column(target: str | None, header: list[str] | None, n_columns: int) -> int:
-    """The index of the ``--target`` column (a header name or a 0-based index)."""
+def _check_row_lengths(path: Path, lines: list[int], rows: list[list[str]]) -> int:
+    """The number of columns, after checking every row has it and it is at least 2."""
+    n_columns = len(rows[0])
+    for line, row in zip(lines, rows, strict=True):
+        if len(row) != n_columns:
+            raise CliError(
+                f"--data: {path} line {line} has {len(row)} columns but line {lines[0]} has "
+                f"{n_columns}; every row needs the same columns (quote values with commas)"
+            )
     if n_columns < 2:
-        raise CliError("--data: the file needs at least two columns (features and a target)")
+        raise CliError(f"--data: {path} has one column; it needs feature columns and a target "
+                       "column, separated by commas")
+    return n_columns
+
+
+def _is_missing(text: str) -> bool:
+    """Whether a stripped cell marks a missing value (empty, NA, NaN, null, ?, ...)."""
+    return text.lower() in MISSING_MARKERS
+
+
+def _number(text: str) -> float:
+    """A stripped cell as a float; NaN when it is not a number (or is ``nan``)."""
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def _header(cells: np.ndarray, numeric: np.ndarray, missing: np.ndarray) -> list[str] | None:
+    """The first row as column names, if it is a header.
+
+    It is one when it has text in a column that holds numbers (or missing values) in every
+    other row, or when every cell of it is text (no numbers, no missing-value markers but
+    empty names).
+
+    Parameters
+    ----------
+    cells : array of str of shape (n_rows, n_columns)
+    numeric, missing : array of bool of shape (n_rows, n_columns)
+        Which cells are numbers, and which mark missing values.
+    """
+    text = ~numeric[0] & ~missing[0]
+    named = text | (cells[0] == "")
+    if cells.shape[0] > 1:
+        below = (numeric[1:] | missing[1:]).all(axis=0)
+        is_header = (text & below).any() or (named.all() and text.any())
+    else:
+        is_header = text.any()
+    return [str(name) for name in cells[0]] if is_header else None
+
+
+def _csv_features(table: _CsvTable, features: list[int]) -> np.ndarray:
+    """The feature columns as float64, refusing missing, non-numeric and infinite cells."""
+    cells, X = table.cells[:, features], table.values[:, features]
+    missing = table.missing[:, features]
+    if missing.any():
+        row, k = np.argwhere(missing)[0]
+        more = f" ({missing.sum()} missing values in all)" if missing.sum() > 1 else ""
+        raise CliError(
+            f"--data: {table.path} has a missing value {_show_cell(cells[row, k])} in "
+            f"{table.where(row, features[k])}{more}; fill in or drop the rows with missing "
+            "values"
+        )
+    if np.isnan(X).any():
+        row, k = np.argwhere(np.isnan(X))[0]
+        name = table.header[features[k]] if table.header else str(features[k])
+        raise CliError(
+            f"--data: {table.path} has a non-numeric value {_show_cell(cells[row, k])} in "
+            f"{table.where(row, features[k])}; every column but the target must hold "
+            f"numbers: encode a categorical column as numbers, or make it the target with "
+            f"--target {name}"
+        )
+    if np.isinf(X).any():
+        row, k = np.argwhere(np.isinf(X))[0]
+        raise CliError(f"--data: {table.path} has an infinite value {_show_cell(cells[row, k])} "
+                       f"in {table.where(row, features[k])}; features must be finite")
+    return X
+
+
+def _show_cell(text: str) -> str:
+    """A cell for an error message: ``'NA'``, or ``(an empty cell)``."""
+    return repr(str(text)) if text else "(an empty cell)"
+
+
+def _csv_target(table: _CsvTable, column: int) -> np.ndarray:
+    """The target column: float64 when every value is a number, else its text."""
+    text, y = table.cells[:, column], table.values[:, column]
+    missing = np.flatnonzero(table.missing[:, column])
+    if missing.size:
+        row = missing[0]
+        raise CliError(
+            f"--data: {table.path} has a missing target value {_show_cell(text[row])} in the "
+            f"target {table.where(row, column)}; drop the rows without a target"
+        )
+    if np.isnan(y).any():
+        return text
+    infinite = np.flatnonzero(np.isinf(y))
+    if infinite.size:
+        row = infinite[0]
+        raise CliError(f"--data: {table.path} has an infinite target value "
+                       f"{_show_cell(text[row])} in the target {table.where(row, column)}")
+    return y
+
+
+def _target_column(target: str | None, header: list[str] | None, n_columns: int,
+                   path: Path) -> int:
+    """The index of the ``--target`` column of ``path`` (a header name or a 0-based index)."""
+    if n_columns < 2:
+        raise CliError(f"--data: {path} has {n_columns} column(s); it needs feature columns "
+                       "and a target column")
     if target is None:
         return n_columns - 1
-    if header is not None and target in header:
-        return header.index(target)
+    if header is not None and target.strip() in header:
+        return header.index(target.strip())
     try:
         index = int(target)
     except ValueError:
-        known = f"the columns are {', '.join(header)}" if header else "the file has no header"
-        raise CliError(
-            f"--target {target!r} is not a column name or a 0-based index ({known})"
-        ) from None
+        raise CliError(f"--target {target!r} is not a column of {path}: "
+                       f"{_available_columns(target, header, n_columns)}") from None
     if not -n_columns <= index < n_columns:
-        raise CliError(f"--target {index} is out of range; the file has {n_columns} columns "
-                       f"(0..{n_columns - 1})")
+        raise CliError(f"--target {index} is out of range for {path}: "
+                       f"{_available_columns(target, header, n_columns)}")
     return index % n_columns
+
+
+def _available_columns(target: str, header: list[str] | None, n_columns: int) -> str:
+    """The columns ``--target`` may name, for an error message."""
+    indices = f"0-based indices 0..{n_columns - 1}"
+    if header is None:
+        return f"it has no header, so give one of the {indices}"
+    shown = ", ".join(header[:MAX_LISTED_COLUMNS])
+    if len(header) > MAX_LISTED_COLUMNS:
+        shown += f", ... ({len(header)} columns)"
+    wanted = target.strip()
+    close = ([name for name in header if name.lower() == wanted.lower()]
+             or difflib.get_close_matches(wanted, header, n=1))
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"its columns are {shown} (or {indices}){hint}"
 
 
 def read_npz(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -455,7 +634,7 @@ def read_npy(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:
     if array.ndim != 2:
         raise CliError(f"--data: {path} holds an array of shape {array.shape}; a .npy file "
                        "must hold one 2-D array (n_samples, n_features + 1)")
-    column = _target_column(target, None, array.shape[1])
+    column = _target_column(target, None, array.shape[1], path)
     return np.delete(array, column, axis=1), array[:, column]
 
 
@@ -472,10 +651,13 @@ def _check_features(X: np.ndarray, y: np.ndarray, path: Path) -> tuple[np.ndarra
                        f"{y.shape}")
     rows, cols = np.nonzero(~np.isfinite(X))
     if rows.size:
-        raise CliError(f"--data: {path} has a missing or infinite feature value (data row "
-                       f"{rows[0] + 1}, feature {cols[0]}); drop or impute it first")
+        kind = "missing (NaN)" if np.isnan(X[rows[0], cols[0]]) else "infinite"
+        raise CliError(f"--data: {path} has a {kind} feature value in row {rows[0]} "
+                       f"(0-based), feature column {cols[0]}; drop or impute it first")
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
-        raise CliError(f"--data: the target in {path} has missing or infinite values")
+        row = np.flatnonzero(~np.isfinite(y.reshape(y.shape[0], -1)).all(axis=1))[0]
+        raise CliError(f"--data: the target in {path} has a missing or infinite value in row "
+                       f"{row} (0-based); drop the rows without a finite target")
     return X, y
 
 

@@ -378,3 +378,180 @@ def test_divergence_returns_1(capsys, tmp_path):
                                  "--quiet")
     assert code == 1
     assert "mlpx: training diverged:" in err and "learning rate" in err
+
+
+# --------------------------------------------------------------------------- CSV messages
+# Every message about a cell names the file, the column (header name, or 0-based index
+# without a header) and the 1-based line of the file (header and blank lines counted).
+
+
+def csv_error(capsys, path: Path, *options: str) -> str:
+    """Run ``mlpx train --data PATH``; check it fails with exit code 2; return the message."""
+    code, lines, err = run_cli(capsys, "train", "--data", path, *options, *FAST)
+    assert code == 2
+    assert err.startswith("mlpx: error: ") and err.count("\n") == 1, err
+    assert str(path) in err, err
+    assert not lines
+    return err
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a blank line (line 3) does not shift the line numbers
+        ("x1,x2,y\n1,2,0\n\n3,NA,1\n", ["missing value 'NA'", "column 'x2'", "on line 4"]),
+        ("x1,x2,y\n1,2,0\n3,,1\n", ["missing value (an empty cell)", "column 'x2'", "line 3"]),
+        ("x1,x2,y\n1,nan,0\n3,4,1\n", ["missing value 'nan'", "column 'x2'", "line 2"]),
+        ("x1,x2,y\n1,2,0\nNULL,4,1\n", ["missing value 'NULL'", "column 'x1'", "line 3"]),
+        ("x1,x2,y\r\n1,2,0\r\n3,?,1\r\n", ["missing value '?'", "column 'x2'", "line 3"]),
+        ("x1,x2,y\n1,2,0\n3,#N/A,1\n", ["missing value '#N/A'", "column 'x2'", "line 3"]),
+        ("x1,x2,y\n1,NaN,0\nNA,4,1\n", ["'NaN'", "line 2", "(2 missing values in all)"]),
+        ("1,2,0\n3,,1\n", ["missing value (an empty cell)", "column 1 on line 2"]),
+        # a quoted cell over two lines (2-3): the next row starts on line 4
+        ('x1,x2,y\n1,2,"two\nlines"\n3,None,z\n', ["missing value 'None'", "line 4"]),
+    ],
+)
+def test_csv_missing_feature_names_file_column_line(capsys, tmp_path, text, expected):
+    path = tmp_path / "gaps.csv"
+    path.write_bytes(text.encode())
+    err = csv_error(capsys, path)
+    for part in expected:
+        assert part in err, err
+
+
+def test_csv_non_numeric_feature_suggests_encoding_or_target(capsys, tmp_path):
+    path = tmp_path / "colours.csv"
+    path.write_text("x1,colour,y\n1,red,0\n\n3,blue,1\n")
+    err = csv_error(capsys, path)
+    assert "non-numeric value 'red' in column 'colour' on line 2" in err
+    assert "encode a categorical column as numbers" in err
+    assert "--target colour" in err
+
+
+def test_csv_non_numeric_feature_without_header_names_index(capsys, tmp_path):
+    path = tmp_path / "plain.csv"
+    path.write_text("1,2,0\n3,4,1\n5,x6,0\n")
+    err = csv_error(capsys, path)
+    assert "non-numeric value 'x6' in column 1 on line 3" in err
+    assert "--target 1" in err
+
+
+def test_csv_header_of_text_above_text_columns_is_detected(capsys, tmp_path):
+    # No column is numeric in every data row, yet the first row is all names.
+    path = tmp_path / "text.csv"
+    path.write_text("a,b,label\n1,x,cat\nz,2,dog\n")
+    err = csv_error(capsys, path)
+    assert "non-numeric value 'x' in column 'b' on line 2" in err
+
+
+def test_csv_header_detected_with_missing_values_below(capsys, tmp_path):
+    path = tmp_path / "gaps.csv"
+    path.write_text("a,b,label\n1,NA,cat\n?,2,dog\n")
+    err = csv_error(capsys, path)
+    assert "missing value 'NA' in column 'b' on line 2" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("x1,x2,y\n1,2,0\n3,4,\n", "missing target value (an empty cell) in the target "
+         "column 'y' on line 3"),
+        ("x1,x2,y\n1,2,cat\n\n3,4,NA\n", "missing target value 'NA' in the target column 'y' "
+         "on line 4"),
+        ("x1,x2,y\n1,2,0.5\n3,4,nan\n", "missing target value 'nan' in the target column 'y' "
+         "on line 3"),
+        ("1,2,0\n3,4,\n", "missing target value (an empty cell) in the target column 2 on "
+         "line 2"),
+    ],
+)
+def test_csv_missing_target_names_file_column_line(capsys, tmp_path, text, expected):
+    path = tmp_path / "target.csv"
+    path.write_text(text)
+    err = csv_error(capsys, path)
+    assert expected in err
+    assert "drop the rows without a target" in err
+
+
+def test_csv_infinite_values_name_file_column_line(capsys, tmp_path):
+    path = tmp_path / "inf.csv"
+    path.write_text("x1,x2,y\n1,2,0\n3,-inf,1\n")
+    assert "infinite value '-inf' in column 'x2' on line 3" in csv_error(capsys, path)
+    path.write_text("x1,x2,y\n1,2,0.5\n3,4,Infinity\n")
+    assert "infinite target value 'Infinity' in the target column 'y' on line 3" in csv_error(
+        capsys, path)
+
+
+def test_csv_rows_of_different_lengths_name_the_lines(capsys, tmp_path):
+    path = tmp_path / "ragged.csv"
+    path.write_text("x1,x2,y\n1,2,0\n\n3,4\n")
+    err = csv_error(capsys, path)
+    assert "line 4 has 2 columns but line 1 has 3" in err
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("nope", "--target 'nope' is not a column of"),
+        ("Y", "did you mean 'y'?"),
+        ("7", "--target 7 is out of range for"),
+        ("-4", "--target -4 is out of range for"),
+    ],
+)
+def test_csv_wrong_target_lists_the_columns(capsys, tmp_path, target, expected):
+    path = _good_csv(tmp_path)
+    err = csv_error(capsys, path, "--target", target)
+    assert expected in err
+    assert "its columns are x1, x2, y (or 0-based indices 0..2)" in err
+
+
+@pytest.mark.parametrize("target", ["label", "3"])
+def test_csv_wrong_target_without_header_gives_index_range(capsys, tmp_path, target):
+    path = tmp_path / "plain.csv"
+    path.write_text("1,2,0\n3,4,1\n")
+    err = csv_error(capsys, path, "--target", target)
+    assert f"--target {target!r}" in err or f"--target {target} " in err
+    assert "no header" in err and "0..2" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", "is empty"),
+        (b"\n\n", "is empty"),
+        (b"x1,x2,y\n", "has a header (line 1) but no data rows"),
+        (b"\nx1,x2,y\n\n", "has a header (line 2) but no data rows"),
+        (b"x\n1\n2\n", "has one column"),
+        (b"x1;x2;y\n1;2;0\n", "has one column"),
+        (b"x1,x2,y\n1,2,caf\xe9\n", "is not UTF-8 text CSV (byte 0xe9 on line 2)"),
+        (b"\x89PNG\r\n\x1a\n\xff\xd8", "is not UTF-8 text CSV (byte 0x89 on line 1)"),
+        (b"x,y\n1,\x002\n", "is not UTF-8 text CSV (a NUL byte on line 2)"),
+    ],
+)
+def test_csv_unusable_file_names_the_file(capsys, tmp_path, content, expected):
+    path = tmp_path / "data.csv"
+    path.write_bytes(content)
+    assert expected in csv_error(capsys, path)
+
+
+def test_csv_with_byte_order_mark_is_read(capsys, tmp_path):
+    X, y = blob_data(10)
+    path = write_csv(tmp_path / "bom.csv", ["x1", "x2", "y"], [X[:, 0], X[:, 1], y])
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    code, lines, _ = run_cli(capsys, "train", "--data", path, "--target", "x1", *FAST)
+    assert code == 0
+    assert any("30 samples x 2 features" in line for line in lines)
+
+
+def test_data_directory_is_named(capsys, tmp_path):
+    path = tmp_path / "folder.csv"
+    path.mkdir()
+    assert "is a directory, not a file" in csv_error(capsys, path)
+
+
+def test_npy_missing_feature_names_file_and_row(capsys, tmp_path):
+    data = np.column_stack([np.arange(6.0), np.arange(6) % 2])
+    data[4, 0] = np.nan
+    path = tmp_path / "gaps.npy"
+    np.save(path, data)
+    err = csv_error(capsys, path)
+    assert "missing (NaN) feature value in row 4 (0-based), feature column 0" in err
