@@ -14,7 +14,14 @@ from mlpx._errors import (
     NonFiniteLossError,
 )
 from mlpx.activations import ACTIVATIONS
-from mlpx.callbacks import Callback, EarlyStopping, History, ProgressBar, TerminateOnNaN
+from mlpx.callbacks import (
+    Callback,
+    Checkpoint,
+    EarlyStopping,
+    History,
+    ProgressBar,
+    TerminateOnNaN,
+)
 from mlpx.gradcheck import gradcheck
 from mlpx.io import load
 from mlpx.losses import LOSSES
@@ -30,6 +37,7 @@ __all__ = [
     "Backend",
     "BackendUnavailableError",
     "Callback",
+    "Checkpoint",
     "EarlyStopping",
     "History",
     "Intermediates",

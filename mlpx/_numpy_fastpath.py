@@ -515,8 +515,11 @@ class NumpyEpochRunner(EpochRunner):
         if params[0] is not self.flat:  # an optimizer that returns new arrays
             np.copyto(self.flat, params[0])
 
-    def run_epoch(self, order, lr: float) -> dict[str, float]:
-        """Every batch once, in ``order`` (a host permutation, or None for stored order)."""
+    def run_epoch(self, order, lr: float) -> dict[str, float] | None:
+        """Every batch once, in ``order`` (a host permutation, or None for stored order).
+
+        None when ``self.interrupt`` was requested (after the step that saw it).
+        """
         model, callbacks, X_aug, inputs = self.model, self.callback_list, self.X_aug, self.inputs
         order = np.arange(X_aug.shape[0]) if order is None else order
         np.take(self.Y_T, order, axis=1, out=self.Y_T_epoch)
@@ -550,6 +553,8 @@ class NumpyEpochRunner(EpochRunner):
                 self.apply_update(self.grad_flat, lr)
                 if callbacks.wants_batch_end:
                     self._call_batch_end(batch, z_T, y_T, penalty, row_weights)
+                if self.interrupt.requested:
+                    return None
             R_epoch = self.R_epoch if weighted else None
             if self.labels is not None and model.layers[-1].activation.name == "softmax":
                 return _softmax_cross_entropy_logs(self.Z_T_epoch, self.labels[order],

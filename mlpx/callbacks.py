@@ -15,7 +15,9 @@ float waits for the device, so only callbacks that need it should).
 from __future__ import annotations
 
 import math
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from mlpx._errors import MlpxTypeError, MlpxValueError, NonFiniteLossError
@@ -67,7 +69,10 @@ class History(Callback):
     wall_time : float
         Seconds for the whole fit.
     stop_reason : str or None
-        Why training ended before ``epochs`` ("early_stopping", "tol", ...), if it did.
+        Why training ended before ``epochs`` ("early_stopping", "tol", "interrupted", ...),
+        if it did.
+    interrupted : bool
+        True when Ctrl-C stopped the fit (after a step; that epoch is not logged).
     """
 
     def __init__(self) -> None:
@@ -75,6 +80,7 @@ class History(Callback):
         self.epoch: list[int] = []
         self.wall_time = 0.0
         self.stop_reason: str | None = None
+        self.interrupted = False
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch.append(epoch)
@@ -145,6 +151,78 @@ class EarlyStopping(Callback):
     def on_train_end(self, logs=None):
         if self.restore_best_weights and self._best_params is not None:
             self.model._assign_params(self._best_params)
+
+
+class Checkpoint(Callback):
+    """Save the whole training state to one file, to continue with ``fit(resume_from=path)``.
+
+    The file (safetensors, see :mod:`mlpx.io`) holds the weights, the optimizer state, the
+    epoch, the learning-rate schedule's state, the shuffling generator's state and the
+    history so far; each save replaces it atomically, so a crash mid-save keeps the
+    previous one. It also loads as a plain model with :func:`mlpx.load`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file; its directory must exist.
+    every : int
+        Save at the end of every ``every``-th epoch (epochs ``every - 1``, ``2 every - 1``,
+        ... counting from 0).
+    save_best : bool
+        Save only when ``monitor`` improved on the best value seen in this fit (checked
+        every ``every`` epochs): the file keeps the best epoch's state.
+    monitor : str
+        The epoch-log key ``save_best`` watches ("val_loss" needs validation_data).
+    mode : {"auto", "min", "max"}
+        "auto" maximises accuracy-like keys and minimises the rest.
+
+    Attributes
+    ----------
+    last_saved_epoch : int or None
+    best : float
+        The best monitored value (``save_best`` only).
+    """
+
+    def __init__(self, path, every: int = 1, save_best: bool = False,
+                 monitor: str = "val_loss", mode: str = "auto") -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise MlpxTypeError(f"path={path!r} must be a str or os.PathLike file path")
+        if Path(path).is_dir():
+            raise MlpxValueError(f"path={str(path)!r} is a directory; give a file name such "
+                                 "as 'run.ckpt.safetensors'")
+        if not Path(path).parent.is_dir():
+            raise FileNotFoundError(f"Checkpoint path={str(path)!r}: the directory "
+                                    f"{str(Path(path).parent)!r} does not exist; create it")
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise MlpxValueError(f"every={every!r} must be an int >= 1 (epochs between saves)")
+        if not isinstance(save_best, bool):
+            raise MlpxTypeError(f"save_best={save_best!r} must be True or False")
+        self.path = path
+        self.every = every
+        self.save_best = save_best
+        # only a monitor that is used must name a logged key (fit checks it)
+        self.monitor = monitor if save_best else None
+        self.mode = resolve_mode(mode, monitor)
+        self.last_saved_epoch = None
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def on_train_begin(self, logs=None):
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every:
+            return
+        if self.save_best:
+            value = logs[self.monitor]
+            if not is_improvement(value, self.best, mode=self.mode, min_delta=0.0):
+                return
+            self.best = value
+        context = getattr(self.model, "_fit_context", None)
+        if context is None:
+            raise MlpxValueError("Checkpoint saves the state of a running fit; pass it to "
+                                 "fit(callbacks=[...]) (model.save writes a plain model)")
+        context.save_checkpoint(self.path, epoch, logs)
+        self.last_saved_epoch = epoch
 
 
 class TerminateOnNaN(Callback):
@@ -219,7 +297,8 @@ class ProgressBar(Callback):
         if self.bar:
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=self.epochs, unit="epoch", file=self.bar_file or sys.stderr,
+            self._bar = tqdm(total=self.epochs, initial=(logs or {}).get("initial_epoch", 0),
+                             unit="epoch", file=self.bar_file or sys.stderr,
                              dynamic_ncols=True, leave=True)
 
     def on_epoch_end(self, epoch, logs=None):

@@ -419,11 +419,95 @@ def load(path, backend=None, device=None):
     BackendUnavailableError
         When the backend (default: the saved one) cannot be used here.
     """
-    holder = {}
+    config, tensors, _, path = _read_model_or_checkpoint(path, need_checkpoint=False)
+    return build_model(config, tensors, path, backend=backend, device=device)
+
+
+# --- checkpoints -----------------------------------------------------------------------
+
+def save_checkpoint(path, model, *, epoch: int, optimizer, optimizer_state: dict, schedule,
+                    history: dict, history_epochs: list, n_samples: int) -> None:
+    """Save everything a fit needs to continue exactly after ``epoch`` (atomically).
+
+    The weights are the model's tensors; the optimizer's slot arrays (one flat vector each)
+    are tensors ``optimizer.<slot>``; the epoch, step count, schedule state, the shuffling
+    generator's state, the history so far and the number of training samples are JSON in
+    the metadata's ``checkpoint`` entry.
+    """
+    tensors = model_tensors(model)
+    for slot in optimizer.slots:
+        tensors[f"optimizer.{slot}"] = to_numpy(optimizer_state[slot][0])
+    metadata = model_metadata(model)
+    metadata["checkpoint"] = json.dumps({
+        "epoch": int(epoch),
+        "optimizer": {"name": type(optimizer).__name__, "slots": list(optimizer.slots),
+                      "step": int(optimizer_state["step"])},
+        "schedule": {"name": type(schedule).__name__, "state": schedule.get_state()},
+        "rng": model.shuffle_rng.bit_generator.state,
+        "history": history,
+        "history_epochs": list(history_epochs),
+        "n_samples": int(n_samples),
+    })
+    write_safetensors(path, tensors, metadata)
+
+
+def _check_checkpoint_entry(checkpoint: dict, path: Path) -> None:
+    shapes = {"epoch": int, "optimizer": dict, "schedule": dict, "rng": dict,
+              "history": dict, "history_epochs": list, "n_samples": int}
+    for key, kind in shapes.items():
+        if not isinstance(checkpoint.get(key), kind) or isinstance(checkpoint.get(key), bool):
+            raise _fail(path, f"its checkpoint entry {key!r} is missing or not a "
+                              f"{kind.__name__}")
+    optimizer = checkpoint["optimizer"]
+    if (not isinstance(optimizer.get("name"), str) or type(optimizer.get("step")) is not int
+            or not isinstance(optimizer.get("slots"), list)
+            or not all(isinstance(slot, str) for slot in optimizer["slots"])):
+        raise _fail(path, f"its checkpoint's optimizer entry {optimizer!r} is not valid")
+    if checkpoint["epoch"] < 0 or optimizer["step"] < 0 or checkpoint["n_samples"] < 1:
+        raise _fail(path, "its checkpoint's epoch, step or n_samples is out of range")
+    schedule = checkpoint["schedule"]
+    if not isinstance(schedule.get("name"), str) or not isinstance(schedule.get("state"), dict):
+        raise _fail(path, f"its checkpoint's schedule entry {schedule!r} is not valid")
+
+
+def read_checkpoint(path) -> tuple[dict, dict[str, np.ndarray], dict, Path]:
+    """Read and check a file written by :func:`save_checkpoint`.
+
+    Returns
+    -------
+    config : dict
+        The model's architecture (as :func:`model_config`).
+    tensors : dict of str -> numpy array
+        ``W1, b1, ...`` and ``optimizer.<slot>`` flat vectors.
+    checkpoint : dict
+        ``epoch``, ``optimizer`` (name, slots, step), ``schedule`` (name, state), ``rng``,
+        ``history``, ``history_epochs``, ``n_samples``.
+    path : Path
+    """
+    return _read_model_or_checkpoint(path, need_checkpoint=True)
+
+
+def _read_model_or_checkpoint(path, *, need_checkpoint: bool):
+    """A model file or checkpoint: (config, tensors, checkpoint entry or None, path)."""
+    holder = {"checkpoint": None}
 
     def expected_of(metadata, file_path):
-        holder["config"] = model_config(metadata, file_path)
-        return expected_model_tensors(holder["config"])
+        config = model_config(metadata, file_path)
+        holder["config"] = config
+        expected = expected_model_tensors(config)
+        if "checkpoint" not in metadata:
+            if need_checkpoint:
+                raise MlpxFileError(f"{str(file_path)!r} is an mlpx model file, not a "
+                                    "checkpoint; resume from a file that "
+                                    "mlpx.callbacks.Checkpoint wrote")
+            return expected
+        checkpoint = json_field(metadata, "checkpoint", file_path)
+        _check_checkpoint_entry(checkpoint, file_path)
+        holder["checkpoint"] = checkpoint
+        n_params = sum(math.prod(shape) for _, shape in expected.values())
+        for slot in checkpoint["optimizer"]["slots"]:
+            expected[f"optimizer.{slot}"] = (_DTYPE_CODES[config["dtype"]], (n_params,))
+        return expected
 
     tensors, _, path = read_tensors(path, expected_of)
-    return build_model(holder["config"], tensors, path, backend=backend, device=device)
+    return holder["config"], tensors, holder["checkpoint"], path

@@ -672,7 +672,7 @@ class MLP:
     def fit(self, X, y, epochs: int = 200, batch_size: int | None = 32, optimizer="adam",
             learning_rate=None, shuffle: bool = True, validation_data=None, callbacks=None,
             verbose: bool = False, tol: float | None = None, sample_weight=None,
-            class_weight=None, reset_optimizer: bool = True):
+            class_weight=None, reset_optimizer: bool = True, resume_from=None):
         """Train with backpropagation; see :func:`mlpx.train.fit` for every parameter.
 
         Returns
@@ -685,7 +685,7 @@ class MLP:
                    learning_rate=learning_rate, shuffle=shuffle,
                    validation_data=validation_data, callbacks=callbacks, verbose=verbose,
                    tol=tol, sample_weight=sample_weight, class_weight=class_weight,
-                   reset_optimizer=reset_optimizer)
+                   reset_optimizer=reset_optimizer, resume_from=resume_from)
 
     def save(self, path) -> None:
         """Write the architecture, weights and ``classes_`` to a safetensors file.

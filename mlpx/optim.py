@@ -77,6 +77,17 @@ class Schedule:
     def observe(self, epoch: int, logs: dict[str, float]) -> None:
         """Called at the end of every epoch with its logs; plateau schedules react."""
 
+    def get_state(self) -> dict[str, float]:
+        """What the schedule has learned from the epochs so far (for checkpoints).
+
+        Schedules that are a function of the epoch alone have none; a plateau schedule
+        returns its current rate, best value and wait count.
+        """
+        return {}
+
+    def set_state(self, state: dict[str, float]) -> None:
+        """Put back a state from :meth:`get_state`."""
+
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
         return f"{type(self).__name__}({fields})"
@@ -187,6 +198,14 @@ class ReduceLROnPlateau(Schedule):
 
     def __call__(self, epoch: int) -> float:
         return self._current
+
+    def get_state(self) -> dict[str, float]:
+        return {"current": self._current, "best": self._best, "wait": self._wait}
+
+    def set_state(self, state: dict[str, float]) -> None:
+        self._current = float(state["current"])
+        self._best = float(state["best"])
+        self._wait = int(state["wait"])
 
     def observe(self, epoch: int, logs: dict[str, float]) -> None:
         if self.monitor not in logs:

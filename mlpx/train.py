@@ -15,12 +15,17 @@ descent, ``1`` stochastic gradient descent, anything between mini-batch.
 
 from __future__ import annotations
 
+import copy
 import math
+import signal
+import threading
 import time
+from contextlib import contextmanager
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from mlpx._backend import from_host
+from mlpx._backend import dtype_name, from_host
 from mlpx._errors import MlpxTypeError, MlpxValueError, NonFiniteLossError
 from mlpx.callbacks import HOOKS, CallbackList, History, ProgressBar, WeightChangeStopping
 from mlpx.losses import weighted_value
@@ -86,7 +91,7 @@ def _check_monitors(watchers: list, keys: list[str]) -> None:
 def fit(model, X, y, *, epochs: int = 200, batch_size: int | None = 32, optimizer="adam",
         learning_rate=None, shuffle: bool = True, validation_data=None, callbacks=None,
         verbose: bool | int = False, tol: float | None = None, sample_weight=None,
-        class_weight=None, reset_optimizer: bool = True) -> History:
+        class_weight=None, reset_optimizer: bool = True, resume_from=None) -> History:
     """Train ``model`` on (X, y) by backpropagation.
 
     Parameters
@@ -124,6 +129,18 @@ def fit(model, X, y, *, epochs: int = 200, batch_size: int | None = 32, optimize
     reset_optimizer : bool
         False continues the optimizer state (moments, step count) that the model's previous
         fit ended with, as ``partial_fit`` does; ``optimizer`` must then be of the same kind.
+    resume_from : str or os.PathLike, optional
+        A file written by :class:`mlpx.callbacks.Checkpoint`: put back its weights,
+        optimizer state, schedule state, shuffling generator and history (whatever this
+        model's seed), and continue from the epoch after the saved one until ``epochs`` in
+        total. With the same data and arguments the result is the one the uninterrupted fit
+        would have given, bit for bit on NumPy. Callbacks start afresh (an EarlyStopping's
+        patience counts from the resumed epoch).
+
+    Pressing Ctrl-C (SIGINT) during fit stops it after the current step: the model keeps
+    the weights of that step, ``History.interrupted`` is True and ``stop_reason`` is
+    "interrupted"; the epoch it stopped in is not logged. A second Ctrl-C interrupts at
+    once (KeyboardInterrupt), and the model keeps the weights of the epoch's start.
 
     Returns
     -------
@@ -163,6 +180,10 @@ def fit(model, X, y, *, epochs: int = 200, batch_size: int | None = 32, optimize
 
     X, Y, classes, weights, weight_scale = _training_data(model, X, y, sample_weight,
                                                           class_weight)
+    resume = None
+    if resume_from is not None:
+        resume = _read_resume(resume_from, model, optimizer, schedule, classes, X.shape[0])
+        initial_state = resume.state
     if validation_data is not None:
         X_val, Y_val, _ = model.check_Xy(*validation_data, classes=classes,
                                          names=("validation_data[0]", "validation_data[1]"))
@@ -187,31 +208,185 @@ def fit(model, X, y, *, epochs: int = 200, batch_size: int | None = 32, optimize
     model._has_seen_labels = True
     model.stop_training = False
     model.stop_reason = None
+    first_epoch = 0 if resume is None else _apply_resume(resume, model, epochs_runner,
+                                                         schedule, history)
+    interrupt = epochs_runner.interrupt = InterruptFlag()
+    model._fit_context = FitContext(model, optimizer, epochs_runner, schedule, history,
+                                    n_samples)
     started = time.perf_counter()
-    callback_list.call("on_train_begin", {"epochs": epochs, "metrics": keys})
+    callback_list.call("on_train_begin", {"epochs": epochs, "metrics": keys,
+                                          "initial_epoch": first_epoch})
     try:
-        for epoch in range(epochs):
-            epoch_started = time.perf_counter()
-            lr = schedule(epoch)
-            callback_list.call("on_epoch_begin", epoch, {})
-            order = model.shuffle_rng.permutation(n_samples) if reshuffle else None
-            logs = _run_epoch(model, epochs_runner, order, lr, epoch)
-            if validation_data is not None:
-                val_logs = model._evaluate_checked(X_val, Y_val)
-                logs.update({f"val_{key}": value for key, value in val_logs.items()})
-            logs["lr"] = lr
-            logs["time"] = time.perf_counter() - epoch_started
-            schedule.observe(epoch, logs)
-            callback_list.call("on_epoch_end", epoch, logs)
-            if model.stop_training:
-                break
+        with _stop_on_sigint(interrupt):
+            for epoch in range(first_epoch, epochs):
+                if interrupt.requested:
+                    _mark_interrupted(model)
+                    break
+                epoch_started = time.perf_counter()
+                lr = schedule(epoch)
+                callback_list.call("on_epoch_begin", epoch, {})
+                order = model.shuffle_rng.permutation(n_samples) if reshuffle else None
+                logs = _run_epoch(model, epochs_runner, order, lr, epoch)
+                if logs is None:  # Ctrl-C inside the epoch
+                    _mark_interrupted(model)
+                    break
+                if validation_data is not None:
+                    val_logs = model._evaluate_checked(X_val, Y_val)
+                    logs.update({f"val_{key}": value for key, value in val_logs.items()})
+                logs["lr"] = lr
+                logs["time"] = time.perf_counter() - epoch_started
+                schedule.observe(epoch, logs)
+                callback_list.call("on_epoch_end", epoch, logs)
+                if model.stop_training:
+                    break
     finally:
+        del model._fit_context
         history.wall_time = time.perf_counter() - started
         history.stop_reason = model.stop_reason
+        history.interrupted = model.stop_reason == "interrupted"
         model.history_ = history
         model.optimizer_, model.optimizer_state_ = optimizer, epochs_runner.state
         callback_list.call("on_train_end", {})
     return history
+
+
+# --- Ctrl-C --------------------------------------------------------------------------------
+
+class InterruptFlag:
+    """Set by the first Ctrl-C during fit; the epoch runners stop after the current step."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+
+@contextmanager
+def _stop_on_sigint(flag: InterruptFlag):
+    """While inside, the first SIGINT sets ``flag`` instead of raising KeyboardInterrupt.
+
+    The handler then puts the previous one back, so a second Ctrl-C interrupts at once.
+    Signal handlers can only be set from the main thread; elsewhere nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def request_stop(signum, frame):
+        flag.requested = True
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _mark_interrupted(model) -> None:
+    model.stop_training = True
+    model.stop_reason = "interrupted"
+
+
+# --- checkpoints ---------------------------------------------------------------------------
+
+class FitContext(NamedTuple):
+    """What a running fit exposes to :class:`mlpx.callbacks.Checkpoint` (``model._fit_context``)."""
+
+    model: Any
+    optimizer: Any
+    runner: Any
+    schedule: Schedule
+    history: History
+    n_samples: int
+
+    def save_checkpoint(self, path, epoch: int, logs: dict) -> None:
+        """Save the state at the end of ``epoch`` (whose ``logs`` History has not yet)."""
+        from mlpx.io import save_checkpoint
+
+        history = {key: list(values) for key, values in self.history.history.items()}
+        for key, value in logs.items():
+            history.setdefault(key, []).append(value)
+        save_checkpoint(path, self.model, epoch=epoch, optimizer=self.optimizer,
+                        optimizer_state=self.runner.state, schedule=self.schedule,
+                        history=history, history_epochs=[*self.history.epoch, epoch],
+                        n_samples=self.n_samples)
+
+
+class _Resume(NamedTuple):
+    flat: Any  # the parameters, one vector on the model's device
+    state: dict  # the optimizer state for it
+    first_epoch: int
+    rng_state: dict
+    schedule_state: dict
+    history: dict
+    history_epochs: list
+
+
+def _read_resume(path, model, optimizer, schedule, classes, n_samples: int) -> _Resume:
+    """Read a checkpoint for ``fit(resume_from=path)`` and check it fits this fit."""
+    from mlpx.io import _classes, expected_model_tensors, read_checkpoint
+
+    config, tensors, checkpoint, path = read_checkpoint(path)
+    where = f"resume_from={str(path)!r}"
+    mine = {"layer_sizes": model.layer_sizes, "activations": model.activations,
+            "loss": model.loss.name, "dtype": dtype_name(model.dtype)}
+    theirs = {key: config.get(key) for key in mine}
+    if theirs != mine:
+        raise MlpxValueError(f"{where} is a checkpoint of a model with {theirs}, but this "
+                             f"model has {mine}; build the model as the checkpoint's was")
+    saved_optimizer = checkpoint["optimizer"]
+    if (saved_optimizer["name"] != type(optimizer).__name__
+            or tuple(saved_optimizer["slots"]) != optimizer.slots):
+        raise MlpxValueError(f"{where} was saved by a {saved_optimizer['name']} optimizer, "
+                             f"but this fit uses {type(optimizer).__name__}; pass the same "
+                             "optimizer")
+    saved_schedule = checkpoint["schedule"]
+    if saved_schedule["name"] != type(schedule).__name__:
+        raise MlpxValueError(f"{where} was saved with a {saved_schedule['name']} learning "
+                             f"rate, but this fit uses {type(schedule).__name__}; pass the "
+                             "same learning_rate")
+    if checkpoint["n_samples"] != n_samples:
+        raise MlpxValueError(f"{where} was trained on {checkpoint['n_samples']} samples but X "
+                             f"has {n_samples}; resume with the same X and y")
+    saved_classes = _classes(config, path)
+    if (saved_classes is None) != (classes is None) or (
+            classes is not None and not np.array_equal(saved_classes, classes)):
+        raise MlpxValueError(f"{where} has classes {saved_classes!r} but y has {classes!r}; "
+                             "resume with the same y")
+    _check_restorable(checkpoint, model, schedule, path)
+    on_device = lambda host: from_host(host, backend=model.backend, dtype=model.dtype)  # noqa: E731
+    flat = np.concatenate([tensors[name].reshape(-1) for name in
+                           expected_model_tensors(config)])
+    state = {"step": saved_optimizer["step"]}
+    for slot in optimizer.slots:
+        state[slot] = [on_device(tensors[f"optimizer.{slot}"])]
+    return _Resume(on_device(flat), state, checkpoint["epoch"] + 1, checkpoint["rng"],
+                   saved_schedule["state"], checkpoint["history"],
+                   checkpoint["history_epochs"])
+
+
+def _check_restorable(checkpoint: dict, model, schedule, path) -> None:
+    """The generator and schedule states load (tried on copies, so nothing changes)."""
+    from mlpx.io import _fail
+
+    try:
+        type(model.shuffle_rng.bit_generator)().state = checkpoint["rng"]
+    except (TypeError, ValueError, KeyError) as exc:
+        raise _fail(path, f"its random generator state cannot be restored ({exc})") from None
+    try:
+        copy.deepcopy(schedule).set_state(checkpoint["schedule"]["state"])
+    except (TypeError, ValueError, KeyError) as exc:
+        raise _fail(path, f"its schedule state cannot be restored ({exc})") from None
+
+
+def _apply_resume(resume: _Resume, model, runner, schedule, history: History) -> int:
+    """Put a checkpoint's weights and states in place; returns the first epoch to run."""
+    runner._set_flat(resume.flat)
+    model.shuffle_rng.bit_generator.state = resume.rng_state
+    schedule.set_state(resume.schedule_state)
+    history.history = {key: list(values) for key, values in resume.history.items()}
+    history.epoch = list(resume.history_epochs)
+    return resume.first_epoch
 
 
 def _training_data(model, X, y, sample_weight, class_weight):
@@ -345,13 +520,23 @@ def make_epoch_runner(model, optimizer, X, Y, batch_size: int, callback_list: Ca
                         weight_scale=weight_scale, initial_state=initial_state)
 
 
-def _run_epoch(model, runner: EpochRunner, order, lr: float, epoch: int) -> dict:
-    """One epoch; on a NaN/inf loss or weights, restore the epoch's start and raise."""
+def _run_epoch(model, runner: EpochRunner, order, lr: float, epoch: int) -> dict | None:
+    """One epoch; on a NaN/inf loss or weights, restore the epoch's start and raise.
+
+    Returns None when Ctrl-C stopped the epoch after one of its steps. A KeyboardInterrupt
+    (a second Ctrl-C) puts the epoch's start back before it propagates: a step cut short
+    may have updated only part of the weights.
+    """
     runner.sync_from_model()  # a callback may have replaced the weights
     start = runner.snapshot()
     try:
         logs = runner.run_epoch(order, lr)
-        _check_finite(model, logs["loss"])
+        _check_finite(model, math.nan if logs is None else logs["loss"],
+                      check_loss=logs is not None)
+    except KeyboardInterrupt:
+        runner.restore(start)
+        _mark_interrupted(model)
+        raise
     except NonFiniteLossError as exc:
         runner.restore(start)
         model.stop_reason = "non_finite_loss"
@@ -363,9 +548,9 @@ def _run_epoch(model, runner: EpochRunner, order, lr: float, epoch: int) -> dict
     return logs
 
 
-def _check_finite(model, loss: float) -> None:
+def _check_finite(model, loss: float, *, check_loss: bool = True) -> None:
     xp = model.xp
-    if not math.isfinite(loss):
+    if check_loss and not math.isfinite(loss):
         raise NonFiniteLossError(f"the training loss became {loss}")
     all_finite = xp.all(xp.stack([xp.all(xp.isfinite(p)) for p in model.params]))
     if not bool(all_finite):
@@ -450,6 +635,7 @@ class EpochRunner:
         if initial_state is not None:
             self.state = _copy_state(initial_state, self.state, xp=self.xp)
         self.rebind_every_step = model.backend.name not in self.VIEW_BACKENDS
+        self.interrupt = InterruptFlag()  # fit shares its own; requested: stop after a step
 
     # --- the flat parameter vector ---------------------------------------------------
 
@@ -491,13 +677,14 @@ class EpochRunner:
 
     # --- one epoch -------------------------------------------------------------------
 
-    def run_epoch(self, order, lr: float) -> dict[str, float]:
+    def run_epoch(self, order, lr: float) -> dict[str, float] | None:
         """Every batch once, in ``order`` (a host permutation, or None for the stored order).
 
         Returns
         -------
-        dict
-            The epoch's ``loss`` and ``accuracy``/``mae`` (Python floats).
+        dict or None
+            The epoch's ``loss`` and ``accuracy``/``mae`` (Python floats); None when
+            ``self.interrupt`` was requested, after the step that saw it.
         """
         xp, model, callbacks = self.xp, self.model, self.callback_list
         rows = None if order is None else from_host(order, backend=model.backend,
@@ -523,6 +710,8 @@ class EpochRunner:
                 callbacks.call("on_batch_end", batch, {"loss": float(loss),
                                                        "size": end - begin})
                 self.sync_from_model()
+            if self.interrupt.requested:
+                return None
         Y_epoch = self.Y if rows is None else xp.take(self.Y, rows, axis=0)
         Z_epoch = _concat_rows(logits, xp=xp)
         R_epoch = None if self.weights is None else _concat_rows(batch_row_weights, xp=xp)
