@@ -424,21 +424,8 @@ class MLP:
             classes = None
         elif classes is None:
             classes = self.classes_
-        Y, classes = encode_targets(
-            y,
-            task=self.task,
-            n_outputs=self.n_outputs,
-            classes=classes,
-            n_samples=X_checked.shape[0],
-            backend=self.backend,
-            dtype=self.dtype,
-            name=names[1],
-        )
-        if self.loss.name == "poisson" and not bool(self.xp.all(Y >= 0)):
-            raise MlpxValueError(
-                f"{names[1]} has negative values, but the poisson loss models counts (y >= 0); "
-                "use the squared error for targets that can be negative"
-            )
+        Y, classes = self._targets(y, n_samples=X_checked.shape[0], classes=classes,
+                                   name=names[1])
         return X_checked, Y, classes
 
     # --- forward and backward ---------------------------------------------------------
@@ -574,8 +561,143 @@ class MLP:
 
     # --- prediction and evaluation ----------------------------------------------------
 
-    def predict_proba(self, X):
+    # predict, predict_proba, evaluate and score run the network on at most this many bytes
+    # of activations at a time when batch_size=None (see _batch_rows).
+    _predict_batch_bytes = 64 * 2**20
+
+    def _batch_rows(self, batch_size) -> int:
+        """Rows per batch for prediction: ``batch_size`` checked, or the default for None.
+
+        The default is the number of rows whose forward pass holds about
+        ``_predict_batch_bytes`` (64 MiB) of device memory: the input batch in the model's
+        dtype plus a pre-activation and an activation for every layer,
+        ``itemsize * (n_features + 2 * sum(layer_sizes[1:]))`` bytes per row (at least 1).
+
+        Raises
+        ------
+        MlpxTypeError, MlpxValueError
+            ``batch_size`` is not an int (bools included) or is below 1.
+        """
+        if batch_size is None:
+            itemsize = np.dtype(dtype_name(self.dtype)).itemsize
+            row_bytes = itemsize * (self.layer_sizes[0] + 2 * sum(self.layer_sizes[1:]))
+            return max(1, self._predict_batch_bytes // row_bytes)
+        if isinstance(batch_size, (bool, np.bool_)) or not isinstance(
+                batch_size, (int, np.integer)):
+            raise MlpxTypeError(
+                f"batch_size={batch_size!r} must be None or an int >= 1 (rows per batch), "
+                "e.g. batch_size=4096"
+            )
+        if batch_size < 1:
+            raise MlpxValueError(
+                f"batch_size={batch_size!r} must be None or an int >= 1 (rows per batch), "
+                "e.g. batch_size=4096"
+            )
+        return int(batch_size)
+
+    def _X_for_batches(self, X, *, name: str = "X"):
+        """Check X's type, dtype and shape without reading its values; X to slice batches of.
+
+        NumPy arrays (``numpy.memmap`` included) are neither copied nor converted here, and
+        arrays of the model's backend stay in their dtype: each batch is converted and checked
+        for NaN/inf by :meth:`_checked_batches`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        NumPy array or array of the model's backend, of shape (n_samples, n_features)
+        """
+        if is_host_array(X):
+            host = host_array(X, name=name)  # a view for NumPy arrays and memmaps
+            if host.dtype.kind not in "biuf":
+                try:
+                    host = host.astype(np.float64)
+                except (TypeError, ValueError):
+                    raise MlpxTypeError(
+                        f"{name} must be numeric, got dtype {host.dtype}; encode text or "
+                        "categorical columns as numbers first"
+                    ) from None
+            self._check_X_shape(host.shape, name=name)
+            return host
+        array = as_backend_array(X, backend=self.backend, name=name)
+        if not self.xp.isdtype(array.dtype, ("real floating", "integral", "bool")):
+            raise MlpxTypeError(f"{name} must be numeric, got dtype {array.dtype}")
+        self._check_X_shape(tuple(array.shape), name=name)
+        return array
+
+    def _checked_batches(self, X, rows: int, *, name: str = "X", checked: bool = False):
+        """Yield ``(begin, end, X_batch)`` for consecutive batches of ``rows`` rows.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            From :meth:`_X_for_batches`, or already checked (``checked=True``).
+        rows : int
+
+        Yields
+        ------
+        begin, end : int
+        X_batch : array of shape (end - begin, n_features)
+            On the model's backend in its dtype; checked by :meth:`check_X` (NaN/inf raise
+            MlpxValueError naming ``name``) unless ``checked``.
+        """
+        n_samples = X.shape[0]
+        for begin in range(0, n_samples, rows):
+            end = min(begin + rows, n_samples)
+            batch = X[begin:end, ...]
+            if isinstance(batch, np.ndarray) and not batch.flags.writeable:
+                batch = np.array(batch)  # one batch of a read-only memmap; torch warns on those
+            yield begin, end, batch if checked else self.check_X(batch, name=name)
+
+    def _forward_batch(self, X):
+        """``(z_out, output)`` for checked X, leaving the layers' caches as they are.
+
+        Only one layer's activations are alive at a time, and nothing of them is kept.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+
+        Returns
+        -------
+        z_out, output : arrays of shape (n_samples, n_outputs)
+            The output layer's pre-activation and activation.
+        """
+        xp = self.xp
+        a = X
+        for layer in self.layers[:-1]:
+            a = layer.activation.forward(layer.pre_activation(a), xp=xp)
+        out_layer = self.layers[-1]
+        z_out = out_layer.pre_activation(a)
+        return z_out, out_layer.activation.forward(z_out, xp=xp)
+
+    def _predict_output(self, X, batch_size=None):
+        """The network output for X computed batch by batch, shape (n_samples, n_outputs).
+
+        ``batch_size`` as in :meth:`predict`. Only one batch's activations are on the device
+        at a time; the result is assembled from the batches' outputs.
+        """
+        rows = self._batch_rows(batch_size)
+        X = self._X_for_batches(X)
+        outputs = [self._forward_batch(X_batch)[1]
+                   for _, _, X_batch in self._checked_batches(X, rows)]
+        return outputs[0] if len(outputs) == 1 else self.xp.concat(outputs, axis=0)
+
+    def predict_proba(self, X, batch_size=None):
         """Class probabilities, the output layer's activations.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NumPy arrays (``numpy.memmap`` included), lists, or arrays of the model's backend.
+        batch_size : int, optional
+            Rows run through the network at a time; only one batch's activations are on the
+            device at once, so X may be of any length. Default: as many rows as fit in about
+            64 MiB of activations (see :meth:`_batch_rows`). The result does not depend on
+            it (up to float rounding).
 
         Returns
         -------
@@ -588,7 +710,7 @@ class MLP:
                 "predict_proba is for classifiers (sigmoid or softmax output with a "
                 "cross-entropy loss); use predict for this regression model"
             )
-        return self.forward(X)
+        return self._predict_output(X, batch_size)
 
     def _class_indices(self, output):
         """Predicted class index per sample (n_samples,), or a 0/1 matrix for multi-label."""
@@ -598,15 +720,21 @@ class MLP:
         indices = xp.astype(output >= 0.5, xp.int64)
         return indices[:, 0] if self.n_outputs == 1 else indices
 
-    def predict(self, X):
+    def predict(self, X, batch_size=None):
         """Labels for classifiers (in the values of ``classes_``), values for regression.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        batch_size : int, optional
+            Rows per batch, as in :meth:`predict_proba`.
 
         Returns
         -------
         array of shape (n_samples,) or (n_samples, n_outputs)
             On the model's backend, except string labels, which come back as NumPy.
         """
-        return self.predict_from_output(self.forward(X))
+        return self.predict_from_output(self._predict_output(X, batch_size))
 
     def predict_from_output(self, output):
         """:meth:`predict`'s labels or values from the network output (n_samples, n_outputs)."""
@@ -635,17 +763,94 @@ class MLP:
         correct = (output >= 0.5) == (Y >= 0.5)
         return {"accuracy": xp.sum(xp.astype(correct, self.dtype)) / Y.shape[1]}
 
-    def _evaluate_checked(self, X, Y) -> dict[str, float]:
-        output = self._forward(X)
-        loss = self._loss_value(Y, output)
-        n_samples = X.shape[0]
-        metrics = {"loss": float(loss)}
-        for name, total in self._metric_sums(Y, output).items():
-            metrics[name] = float(total) / n_samples
+    def _targets(self, y, *, n_samples: int, classes, name: str = "y"):
+        """y checked against the model and encoded (what :meth:`check_Xy` does for y).
+
+        Parameters
+        ----------
+        classes : numpy array or None
+            The labels' classes; None learns them from y.
+
+        Returns
+        -------
+        Y : array of shape (n_samples, n_outputs)
+            Float targets on the model's backend, labels mapped through ``classes``.
+        classes : numpy array or None
+        """
+        Y, classes = encode_targets(
+            y, task=self.task, n_outputs=self.n_outputs, classes=classes,
+            n_samples=n_samples, backend=self.backend, dtype=self.dtype, name=name,
+        )
+        if self.loss.name == "poisson" and not bool(self.xp.all(Y >= 0)):
+            raise MlpxValueError(
+                f"{name} has negative values, but the poisson loss models counts (y >= 0); "
+                "use the squared error for targets that can be negative"
+            )
+        return Y, classes
+
+    def _evaluation_sums(self, batches, Y, *, squared_error: bool = False) -> dict:
+        """Sums over all batches (Python floats) that :meth:`_metrics_from_sums` averages.
+
+        Parameters
+        ----------
+        batches : iterable of (begin, end, X_batch)
+            From :meth:`_checked_batches`.
+        Y : array of shape (n_samples, n_outputs)
+        squared_error : bool
+            Also sum ``(Y - output)**2`` (R^2's residual sum) as ``"squared_error"``.
+
+        Returns
+        -------
+        dict
+            ``"loss"``: the unpenalised data loss times the rows, summed over batches; each
+            metric's sum from :meth:`_metric_sums`; and ``"squared_error"`` when asked.
+        """
+        xp = self.xp
+        sums: dict[str, float] = {"loss": 0.0}
+        for begin, end, X_batch in batches:
+            Y_batch = Y[begin:end, ...]
+            z_out, output = self._forward_batch(X_batch)
+            loss = weighted_value(self.loss, Y_batch, z_out, output, None, xp=xp)
+            sums["loss"] += float(loss) * (end - begin)
+            batch_sums = self._metric_sums(Y_batch, output)
+            if squared_error:
+                batch_sums["squared_error"] = xp.sum((Y_batch - output) ** 2)
+            for key, total in batch_sums.items():
+                sums[key] = sums.get(key, 0.0) + float(total)
+        return sums
+
+    def _metrics_from_sums(self, sums: dict, n_samples: int) -> dict[str, float]:
+        """``{"loss": ..., metric: ...}``: the sums' means, the L2 penalty added once."""
+        metrics = {key: total / n_samples for key, total in sums.items()
+                   if key != "squared_error"}
+        metrics["loss"] += float(self._penalty(self._l2_coefficient(n_samples)))
         return metrics
 
-    def evaluate(self, X, y) -> dict[str, float]:
-        """Loss and metrics on (X, y).
+    def _evaluate_checked(self, X, Y, batch_size=None) -> dict[str, float]:
+        """:meth:`evaluate` on already checked arrays (validation data during fit).
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+        Y : array of shape (n_samples, n_outputs)
+        batch_size : int, optional
+            As in :meth:`evaluate`.
+        """
+        rows = self._batch_rows(batch_size)
+        sums = self._evaluation_sums(self._checked_batches(X, rows, checked=True), Y)
+        return self._metrics_from_sums(sums, X.shape[0])
+
+    def evaluate(self, X, y, batch_size=None) -> dict[str, float]:
+        """Loss and metrics on (X, y), computed batch by batch.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NumPy arrays (``numpy.memmap`` included), lists, or arrays of the model's backend.
+        y : array-like of labels or targets, shape (n_samples,) or (n_samples, n_outputs)
+        batch_size : int, optional
+            Rows per batch, as in :meth:`predict_proba`. The loss and metrics are sums over
+            the batches divided by n_samples, so they do not depend on it (up to rounding).
 
         Returns
         -------
@@ -653,19 +858,39 @@ class MLP:
             ``{"loss": ..., "accuracy": ...}`` for classifiers, ``{"loss": ..., "mae": ...}``
             for regression; Python floats. The loss includes the L2 penalty.
         """
-        X, Y, _ = self.check_Xy(X, y)
-        return self._evaluate_checked(X, Y)
+        rows = self._batch_rows(batch_size)
+        X = self._X_for_batches(X)
+        Y, _ = self._targets(y, n_samples=X.shape[0], classes=self.classes_)
+        sums = self._evaluation_sums(self._checked_batches(X, rows), Y)
+        return self._metrics_from_sums(sums, X.shape[0])
 
-    def score(self, X, y) -> float:
-        """Accuracy for classifiers, R^2 for regression (as in scikit-learn)."""
-        X, Y, _ = self.check_Xy(X, y)
+    def score(self, X, y, batch_size=None) -> float:
+        """Accuracy for classifiers, R^2 for regression (as in scikit-learn).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of labels or targets, shape (n_samples,) or (n_samples, n_outputs)
+        batch_size : int, optional
+            Rows per batch, as in :meth:`predict_proba`.
+
+        Returns
+        -------
+        float
+            R^2 is ``1 - sum((y - output)**2) / sum((y - mean(y))**2)``, the residual summed
+            over batches and the total over the targets (which are held whole, like the
+            output of :meth:`predict`).
+        """
+        rows = self._batch_rows(batch_size)
+        X = self._X_for_batches(X)
+        Y, _ = self._targets(y, n_samples=X.shape[0], classes=self.classes_)
+        sums = self._evaluation_sums(self._checked_batches(X, rows), Y,
+                                     squared_error=not self.is_classifier)
         if self.is_classifier:
-            return self._evaluate_checked(X, Y)["accuracy"]
+            return sums["accuracy"] / X.shape[0]
         xp = self.xp
-        output = self._forward(X)
-        residual = xp.sum((Y - output) ** 2)
         total = xp.sum((Y - xp.mean(Y, axis=0)) ** 2)
-        return 1.0 - float(residual) / max(float(total), np.finfo(np.float64).tiny)
+        return 1.0 - sums["squared_error"] / max(float(total), np.finfo(np.float64).tiny)
 
     # --- training ---------------------------------------------------------------------
 

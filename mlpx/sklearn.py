@@ -622,7 +622,7 @@ class _BaseMLP(BaseEstimator):
         if get_config()["array_api_dispatch"]:
             self._check_same_namespace(X, method)
         X = self._validate_X(X, reset=False)
-        return self.model_.forward(X)
+        return self.model_._predict_output(X)
 
     def _check_same_namespace(self, X, method: str) -> None:
         """Under array_api_dispatch, X must be of the fitted model's library and device."""
