@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from mlpx._backend import dtype_name, to_numpy
+from mlpx._backend import BACKEND_NAMES, dtype_name, to_numpy
 from mlpx._errors import BackendUnavailableError, MlpxFileError, MlpxTypeError
 
 FORMAT_NAME = "mlpx"
@@ -322,6 +322,8 @@ def model_config(metadata: dict[str, str], path: Path) -> dict[str, Any]:
         raise _fail(path, f"layer_sizes {sizes!r} is not a list of at least two ints >= 1")
     if config.get("dtype") not in _DTYPE_CODES:
         raise _fail(path, f"dtype {config.get('dtype')!r} is not float32 or float64")
+    if config.get("backend", "numpy") not in BACKEND_NAMES:
+        raise _fail(path, f"backend {config.get('backend')!r} is not one of {BACKEND_NAMES}")
     n_params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
     if n_params * 8 > 2**40:
         raise _fail(path, f"layer_sizes {sizes} would need {n_params} parameters")
