@@ -47,7 +47,7 @@ from mlpx._errors import (
     NonFiniteLossError,
 )
 from mlpx.activations import ACTIVATIONS
-from mlpx.callbacks import Callback, ProgressBar
+from mlpx.callbacks import Callback, Checkpoint, ProgressBar
 from mlpx.model import MLP
 from mlpx.optim import OPTIMIZERS
 
@@ -83,7 +83,8 @@ the network:
   [n_features, *--hidden, n_outputs], --activation in the hidden layers; the output is
   1 sigmoid unit for 2 classes, k softmax units for k > 2 classes, identity for regression.
 
-exit codes: 0 done, 1 training diverged (NaN/inf loss), 2 bad option or input.
+exit codes: 0 done, 1 training diverged (NaN/inf loss), 2 bad option or input,
+  130 interrupted (Ctrl-C): training stops after the current step; --save writes nothing.
 """
 
 
@@ -255,6 +256,19 @@ def _add_train_options(train: argparse.ArgumentParser) -> None:
                      help="print the loss every N epochs, 0 for never "
                      "(default: epochs // 20)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    files = train.add_argument_group("files")
+    files.add_argument("--save", metavar="FILE", type=Path, default=None,
+                       help="write the trained model to FILE (safetensors; load it with "
+                       "mlpx.load); not written when training is interrupted")
+    files.add_argument("--checkpoint", metavar="FILE", type=Path, default=None,
+                       help="save the training state to FILE every --checkpoint-every "
+                       "epochs, to continue later with --resume FILE")
+    files.add_argument("--checkpoint-every", type=positive_int, default=10, metavar="N",
+                       help="epochs between checkpoints (default: 10)")
+    files.add_argument("--resume", metavar="FILE", type=Path, default=None,
+                       help="continue the run that --checkpoint FILE saved (same data and "
+                       "options) until --epochs in total")
 
 
 # --------------------------------------------------------------------------- backend
@@ -786,19 +800,42 @@ def run_train(args: argparse.Namespace) -> int:
     data = load_dataset(args, backend)
     split = split_and_scale(data, args)
     model = build_model(data, args, backend)
+    callbacks = [progress_callback(args)]
+    if args.checkpoint is not None:
+        callbacks.append(Checkpoint(args.checkpoint, every=args.checkpoint_every))
+    if args.save is not None:
+        check_save_path(args.save)
     print_header(data, split, model, args)
     started = time.perf_counter()
     history = model.fit(split.X_train, split.y_train, epochs=args.epochs,
                         batch_size=args.batch_size, optimizer=args.optimizer,
-                        learning_rate=args.lr, callbacks=[progress_callback(args)],
-                        verbose=False)
+                        learning_rate=args.lr, callbacks=callbacks, verbose=False,
+                        resume_from=args.resume)
     seconds = time.perf_counter() - started
+    if history.interrupted:
+        saved = (f"; the last checkpoint is {args.checkpoint}" if args.checkpoint is not None
+                 else "")
+        print(f"mlpx: interrupted after {len(history.epoch)} epochs; nothing was saved"
+              f"{saved}", file=sys.stderr)
+        return 130
     metric = "accuracy" if data.task == "classification" else "r2"
     print(f"trained {len(history.epoch)} epochs in {seconds:.2f} s, "
           f"final loss {history['loss'][-1]:.4f}")
     print(f"train {metric}: {model.score(split.X_train, split.y_train):.3f}")
     print(f"test {metric}: {model.score(split.X_test, split.y_test):.3f}")
+    if args.save is not None:
+        model.save(args.save)
+        print(f"saved the model to {args.save}")
     return 0
+
+
+def check_save_path(path: Path) -> None:
+    """Refuse a ``--save`` path that cannot be written, before training starts."""
+    if path.is_dir():
+        raise CliError(f"--save: {path} is a directory; give a file name such as "
+                       f"{path / 'model.safetensors'}")
+    if not path.parent.is_dir():
+        raise CliError(f"--save: the directory {path.parent} does not exist; create it first")
 
 
 # --------------------------------------------------------------------------- info
@@ -846,7 +883,7 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     int
-        0 done, 1 training diverged, 2 a bad option value or input.
+        0 done, 1 training diverged, 2 a bad option value or input, 130 interrupted.
     """
     parser = build_parser()
     try:
@@ -857,7 +894,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else 0
-    except (CliError, MlpxValueError, MlpxTypeError, BackendUnavailableError) as exc:
+    except (CliError, MlpxValueError, MlpxTypeError, BackendUnavailableError,
+            FileNotFoundError) as exc:
         _fail(str(exc))
         return 2
     except NonFiniteLossError as exc:

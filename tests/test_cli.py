@@ -555,3 +555,90 @@ def test_npy_missing_feature_names_file_and_row(capsys, tmp_path):
     np.save(path, data)
     err = csv_error(capsys, path)
     assert "missing (NaN) feature value in row 4 (0-based), feature column 0" in err
+
+
+# --- model files, checkpoints and Ctrl-C ---------------------------------------------------
+
+def test_save_writes_a_model_that_loads_and_predicts_the_same(capsys, tmp_path):
+    import mlpx
+
+    path = tmp_path / "moons.safetensors"
+    code, lines, _ = run_cli(capsys, "train", *FAST, "--save", path)
+    assert code == 0 and lines[-1] == f"saved the model to {path}"
+    model = mlpx.load(path)
+    assert model.layer_sizes == [2, 16, 8, 1]
+    assert os.listdir(tmp_path) == [path.name]
+
+
+@pytest.mark.parametrize("option", ["--save", "--checkpoint"])
+def test_unwritable_paths_fail_before_training(capsys, tmp_path, option):
+    code, lines, err = run_cli(capsys, "train", *FAST, option, tmp_path / "no" / "m.st")
+    assert code == 2 and "does not exist" in err
+    assert not any(line.startswith("trained") for line in lines)
+    code, _, err = run_cli(capsys, "train", *FAST, option, tmp_path)
+    assert code == 2 and "directory" in err
+
+
+def test_checkpoint_then_resume_gives_the_uninterrupted_result(capsys, tmp_path):
+    options = ["train", "--epochs", "12", "--quiet", "--print-every", "0",
+               "--optimizer", "adam", "--lr", "0.01", "--batch-size", "32"]
+    code, full, _ = run_cli(capsys, *options)
+    assert code == 0
+    checkpoint = tmp_path / "run.ckpt"
+    code, _, _ = run_cli(capsys, *options[:2], "6", *options[3:], "--checkpoint", checkpoint,
+                         "--checkpoint-every", "3")
+    assert code == 0 and checkpoint.exists()
+    code, resumed, _ = run_cli(capsys, *options, "--resume", checkpoint)
+    assert code == 0
+    assert resumed[-2:] == full[-2:]  # train and test scores
+    assert resumed[-3].split(", ")[1] == full[-3].split(", ")[1]  # final loss
+
+
+def test_resume_with_other_options_is_refused(capsys, tmp_path):
+    checkpoint = tmp_path / "run.ckpt"
+    run_cli(capsys, "train", *FAST, "--checkpoint", checkpoint, "--checkpoint-every", "1")
+    code, _, err = run_cli(capsys, "train", *FAST, "--hidden", "4", "--resume", checkpoint)
+    assert code == 2 and "build the model" in err
+    code, _, err = run_cli(capsys, "train", *FAST, "--resume", tmp_path / "none.ckpt")
+    assert code == 2 and "no such file" in err
+
+
+def test_ctrl_c_exits_130_and_saves_nothing(capsys, tmp_path, monkeypatch):
+    import signal
+
+    import mlpx.cli
+    from mlpx.callbacks import Callback
+
+    class CtrlC(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 3:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(mlpx.cli, "progress_callback", lambda args: CtrlC())
+    path = tmp_path / "model.safetensors"
+    code, lines, err = run_cli(capsys, "train", *FAST[2:], "--epochs", "50", "--save", path)
+    assert code == 130
+    assert "interrupted after 4 epochs; nothing was saved" in err
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_in_a_real_process_exits_130(tmp_path):
+    import signal
+    import time
+
+    path = tmp_path / "model.safetensors"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlpx", "train", "--epochs", "1000000", "--quiet",
+         "--print-every", "1", "--save", str(path)],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    line = process.stdout.readline()
+    while line and not line.startswith("epoch"):  # training has started
+        line = process.stdout.readline()
+    time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "nothing was saved" in err
+    assert not path.exists() and os.listdir(tmp_path) == []
