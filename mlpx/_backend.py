@@ -313,7 +313,7 @@ def _host_to_float(host: np.ndarray, *, name: str) -> np.ndarray:
         return host
     try:
         return host.astype(np.float64)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise MlpxTypeError(
             f"{name} must be numeric, got values of dtype {host.dtype} that are not numbers; "
             "encode text columns as numbers first"

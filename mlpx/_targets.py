@@ -42,7 +42,7 @@ def _to_host_labels(y, *, name: str) -> np.ndarray:
     if host.dtype.kind == "O":
         try:
             host = host.astype(np.float64)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # text, or ints beyond float64
             host = host.astype(str)
     return host
 

@@ -693,6 +693,8 @@ def host_dataset(name: str, X: np.ndarray, y: np.ndarray, task: str, *, backend:
         y = y[:, 0]
     if y.ndim > 2:
         raise CliError(f"--data: the target has shape {y.shape}; it must be 1-D or 2-D")
+    if X.shape[0] == 0:
+        raise CliError(f"--data: {name} has no rows; it needs one row per sample")
     task = infer_task(y) if task == "auto" else task
     float_dtype = resolve_dtype(dtype, xp=backend.xp)
     X_device = from_host(X, backend=backend, dtype=float_dtype)

@@ -371,32 +371,66 @@ class MLP:
             Wrong ndim, empty, wrong number of features, non-numeric, NaN/inf, or an array of
             another library.
         """
+        features = self._features_unread(X, name=name)
+        if isinstance(features, np.ndarray):
+            if features.dtype.kind == "f":
+                if not np.all(np.isfinite(features)):
+                    raise MlpxValueError(
+                        f"{name} contains NaN or infinite values; drop or impute them first"
+                    )
+                if features.size:
+                    self._check_fits_dtype(float(np.max(np.abs(features))), name=name)
+            return from_host(features, backend=self.backend, dtype=self.dtype)
+        xp = self.xp
+        if not bool(xp.all(xp.isfinite(features))):
+            raise MlpxValueError(
+                f"{name} contains NaN or infinite values; drop or impute them first"
+            )
+        array = xp.astype(features, self.dtype)
+        if not bool(xp.all(xp.isfinite(array))):
+            self._check_fits_dtype(float(xp.max(xp.abs(features))), name=name)
+        return array
+
+    def _features_unread(self, X, *, name: str):
+        """X's type, dtype and shape checked without reading its values.
+
+        Returns
+        -------
+        numpy array or array of the model's backend, of shape (n_samples, n_features)
+            Host input as a real-valued NumPy array (a view of NumPy arrays and memmaps
+            of a numeric dtype: nothing is copied or converted), backend arrays as they are.
+        """
         if is_host_array(X):
             host = host_array(X, name=name)
+            if host.dtype.kind in "mMcV":
+                raise MlpxTypeError(
+                    f"{name} must hold real numbers, got dtype {host.dtype}; convert it to "
+                    "floats first (for complex values, split real and imaginary parts)"
+                )
             if host.dtype.kind not in "biuf":
                 try:
                     host = host.astype(np.float64)
-                except (TypeError, ValueError):
+                except (TypeError, ValueError, OverflowError):
                     raise MlpxTypeError(
                         f"{name} must be numeric, got dtype {host.dtype}; encode text or "
                         "categorical columns as numbers first"
                     ) from None
             self._check_X_shape(host.shape, name=name)
-            if host.dtype.kind == "f" and not np.all(np.isfinite(host)):
-                raise MlpxValueError(
-                    f"{name} contains NaN or infinite values; drop or impute them first"
-                )
-            return from_host(host, backend=self.backend, dtype=self.dtype)
+            return host
         array = as_backend_array(X, backend=self.backend, name=name)
         if not self.xp.isdtype(array.dtype, ("real floating", "integral", "bool")):
             raise MlpxTypeError(f"{name} must be numeric, got dtype {array.dtype}")
         self._check_X_shape(tuple(array.shape), name=name)
-        array = self.xp.astype(array, self.dtype)
-        if not bool(self.xp.all(self.xp.isfinite(array))):
-            raise MlpxValueError(
-                f"{name} contains NaN or infinite values; drop or impute them first"
-            )
         return array
+
+    def _check_fits_dtype(self, largest: float, *, name: str) -> None:
+        """Refuse values that the model's dtype would turn into infinities."""
+        limit = float(np.finfo(dtype_name(self.dtype)).max)
+        if largest > limit:
+            raise MlpxValueError(
+                f"{name} has values up to {largest:.3g}, beyond the range of "
+                f"{dtype_name(self.dtype)} ({limit:.3g}); scale X down or use dtype='float64'"
+            )
 
     def _check_X_shape(self, shape: tuple, *, name: str) -> None:
         if len(shape) != 2:
@@ -595,46 +629,13 @@ class MLP:
             )
         return int(batch_size)
 
-    def _X_for_batches(self, X, *, name: str = "X"):
-        """Check X's type, dtype and shape without reading its values; X to slice batches of.
-
-        NumPy arrays (``numpy.memmap`` included) are neither copied nor converted here, and
-        arrays of the model's backend stay in their dtype: each batch is converted and checked
-        for NaN/inf by :meth:`_checked_batches`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        NumPy array or array of the model's backend, of shape (n_samples, n_features)
-        """
-        if is_host_array(X):
-            host = host_array(X, name=name)  # a view for NumPy arrays and memmaps
-            if host.dtype.kind not in "biuf":
-                try:
-                    host = host.astype(np.float64)
-                except (TypeError, ValueError):
-                    raise MlpxTypeError(
-                        f"{name} must be numeric, got dtype {host.dtype}; encode text or "
-                        "categorical columns as numbers first"
-                    ) from None
-            self._check_X_shape(host.shape, name=name)
-            return host
-        array = as_backend_array(X, backend=self.backend, name=name)
-        if not self.xp.isdtype(array.dtype, ("real floating", "integral", "bool")):
-            raise MlpxTypeError(f"{name} must be numeric, got dtype {array.dtype}")
-        self._check_X_shape(tuple(array.shape), name=name)
-        return array
-
     def _checked_batches(self, X, rows: int, *, name: str = "X", checked: bool = False):
         """Yield ``(begin, end, X_batch)`` for consecutive batches of ``rows`` rows.
 
         Parameters
         ----------
         X : array of shape (n_samples, n_features)
-            From :meth:`_X_for_batches`, or already checked (``checked=True``).
+            From :meth:`_features_unread`, or already checked (``checked=True``).
         rows : int
 
         Yields
@@ -681,7 +682,7 @@ class MLP:
         at a time; the result is assembled from the batches' outputs.
         """
         rows = self._batch_rows(batch_size)
-        X = self._X_for_batches(X)
+        X = self._features_unread(X, name="X")
         outputs = [self._forward_batch(X_batch)[1]
                    for _, _, X_batch in self._checked_batches(X, rows)]
         return outputs[0] if len(outputs) == 1 else self.xp.concat(outputs, axis=0)
@@ -788,7 +789,8 @@ class MLP:
             )
         return Y, classes
 
-    def _evaluation_sums(self, batches, Y, *, squared_error: bool = False) -> dict:
+    def _evaluation_sums(self, batches, Y, *, squared_error: bool = False,
+                         scale: float = 1.0) -> dict:
         """Sums over all batches (Python floats) that :meth:`_metrics_from_sums` averages.
 
         Parameters
@@ -797,7 +799,10 @@ class MLP:
             From :meth:`_checked_batches`.
         Y : array of shape (n_samples, n_outputs)
         squared_error : bool
-            Also sum ``(Y - output)**2`` (R^2's residual sum) as ``"squared_error"``.
+            Also sum ``((Y - output) / scale)**2`` (R^2's residual sum) as
+            ``"squared_error"``.
+        scale : float
+            Divides the residuals before they are squared, so huge targets do not overflow.
 
         Returns
         -------
@@ -814,7 +819,7 @@ class MLP:
             sums["loss"] += float(loss) * (end - begin)
             batch_sums = self._metric_sums(Y_batch, output)
             if squared_error:
-                batch_sums["squared_error"] = xp.sum((Y_batch - output) ** 2)
+                batch_sums["squared_error"] = xp.sum(((Y_batch - output) / scale) ** 2)
             for key, total in batch_sums.items():
                 sums[key] = sums.get(key, 0.0) + float(total)
         return sums
@@ -859,7 +864,7 @@ class MLP:
             for regression; Python floats. The loss includes the L2 penalty.
         """
         rows = self._batch_rows(batch_size)
-        X = self._X_for_batches(X)
+        X = self._features_unread(X, name="X")
         Y, _ = self._targets(y, n_samples=X.shape[0], classes=self.classes_)
         sums = self._evaluation_sums(self._checked_batches(X, rows), Y)
         return self._metrics_from_sums(sums, X.shape[0])
@@ -882,14 +887,18 @@ class MLP:
             output of :meth:`predict`).
         """
         rows = self._batch_rows(batch_size)
-        X = self._X_for_batches(X)
+        X = self._features_unread(X, name="X")
         Y, _ = self._targets(y, n_samples=X.shape[0], classes=self.classes_)
-        sums = self._evaluation_sums(self._checked_batches(X, rows), Y,
-                                     squared_error=not self.is_classifier)
         if self.is_classifier:
+            sums = self._evaluation_sums(self._checked_batches(X, rows), Y)
             return sums["accuracy"] / X.shape[0]
         xp = self.xp
-        total = xp.sum((Y - xp.mean(Y, axis=0)) ** 2)
+        # R^2 is a ratio: both sums are taken of values divided by max|y|, which keeps the
+        # squares of huge (or tiny) targets inside the dtype's range.
+        scale = float(xp.max(xp.abs(Y))) or 1.0
+        sums = self._evaluation_sums(self._checked_batches(X, rows), Y, squared_error=True,
+                                     scale=scale)
+        total = xp.sum(((Y - xp.mean(Y, axis=0)) / scale) ** 2)
         return 1.0 - sums["squared_error"] / max(float(total), np.finfo(np.float64).tiny)
 
     # --- training ---------------------------------------------------------------------

@@ -29,7 +29,11 @@ def check_learning_rate(value, *, parameter: str = "learning_rate") -> float:
         value, "__float__"
     ):
         raise MlpxTypeError(f"{parameter}={value!r} must be a number > 0 or a schedule")
-    value = float(value)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise MlpxTypeError(f"{parameter}={value!r} must be a number > 0 or a schedule, "
+                            "not an array") from None
     if not math.isfinite(value) or value <= 0:
         raise MlpxValueError(f"{parameter}={value!r} must be a finite number > 0, e.g. 1e-3")
     return value

@@ -31,10 +31,15 @@ def check_sample_weight(sample_weight, *, n_samples: int) -> np.ndarray | None:
     """
     if sample_weight is None:
         return None
-    if isinstance(sample_weight, (int, float, np.number)) and not isinstance(sample_weight,
-                                                                            bool):
-        sample_weight = np.full(n_samples, float(sample_weight))
-    host = to_numpy(sample_weight)
+    try:
+        if isinstance(sample_weight, (int, float, np.integer, np.floating)) and not isinstance(
+                sample_weight, bool):
+            sample_weight = np.full(n_samples, float(sample_weight))
+        host = to_numpy(sample_weight)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise MlpxValueError(
+            f"sample_weight could not be read as an array ({exc}); pass one number per sample"
+        ) from None
     if host.dtype.kind not in "biuf":
         raise MlpxTypeError(
             f"sample_weight must be numeric, got dtype {host.dtype}; pass one number per sample"
@@ -52,6 +57,13 @@ def check_sample_weight(sample_weight, *, n_samples: int) -> np.ndarray | None:
     if not np.any(host > 0):
         raise MlpxValueError(
             "sample_weight: every weight is zero; give some samples a weight > 0"
+        )
+    with np.errstate(over="ignore"):
+        total = np.sum(host)
+    if not np.isfinite(total):
+        raise MlpxValueError(
+            "sample_weight is too large: the weights sum to more than float64 holds; divide "
+            "them by a common factor (only their ratios matter)"
         )
     return host
 
@@ -129,9 +141,9 @@ def weights_from_dict(class_weight: dict, classes) -> np.ndarray:
                 f"class_weight names the label {key!r}, which is not a class of this model; "
                 f"its classes are {labels}"
             )
-        if isinstance(weight, bool) or not isinstance(weight, (int, float, np.number)) or not (
-            np.isfinite(weight) and weight >= 0
-        ):
+        if isinstance(weight, (bool, complex, np.complexfloating)) or not isinstance(
+            weight, (int, float, np.integer, np.floating)
+        ) or not (np.isfinite(weight) and weight >= 0):
             raise MlpxValueError(
                 f"class_weight[{key!r}]={weight!r} must be a finite number >= 0"
             )

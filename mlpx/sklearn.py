@@ -121,6 +121,17 @@ def _hidden_sizes(hidden_layer_sizes) -> list[int]:
 
 # --- arrays -----------------------------------------------------------------------------
 
+def _validated(estimator, *args, **kwargs):
+    """scikit-learn's ``validate_data``, with numbers beyond float64 as a clear error."""
+    try:
+        return validate_data(estimator, *args, **kwargs)
+    except OverflowError:
+        raise MlpxValueError(
+            "X or y holds numbers too large for float64 (such as Python ints beyond 1e308); "
+            "scale the data down"
+        ) from None
+
+
 def _is_device_array(obj) -> bool:
     """An array-API array that is not NumPy's (CuPy, torch, array-api-strict)."""
     return array_api_compat.is_array_api_obj(obj) and not isinstance(obj, np.ndarray)
@@ -337,7 +348,7 @@ class _BaseMLP(BaseEstimator):
     def _validate_X(self, X, *, reset: bool):
         """X checked the scikit-learn way (host data) or as a device array."""
         if not _is_device_array(X):
-            return validate_data(self, X, reset=reset, dtype=(np.float64, np.float32))
+            return _validated(self, X, reset=reset, dtype=(np.float64, np.float32))
         if X.ndim != 2:
             raise MlpxValueError(
                 f"Expected 2D array, got an array of shape {tuple(X.shape)}; reshape it to "
@@ -365,8 +376,8 @@ class _BaseMLP(BaseEstimator):
             )
         y = _follow_X(y, X)
         if not _is_device_array(X) and not _is_device_array(y):
-            X, y = validate_data(self, X, y, reset=reset, dtype=(np.float64, np.float32),
-                                 multi_output=True, y_numeric=isinstance(self, MLPRegressor))
+            X, y = _validated(self, X, y, reset=reset, dtype=(np.float64, np.float32),
+                              multi_output=True, y_numeric=isinstance(self, MLPRegressor))
         else:
             X = self._validate_X(X, reset=reset)
             y = y if _is_device_array(y) else np.asarray(y)

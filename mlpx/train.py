@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
+import operator
 import signal
 import threading
 import time
@@ -34,11 +35,12 @@ from mlpx.sample_weights import check_sample_weight, class_sample_weights
 
 
 def _check_positive_int(value, *, parameter: str, hint: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) and not (
-        hasattr(value, "__index__")
-    ):
-        raise MlpxTypeError(f"{parameter}={value!r} must be an int >= 1 ({hint})")
-    value = int(value)
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        value = operator.index(value)  # ints and NumPy integers, not 3.5 or arrays
+    except TypeError:
+        raise MlpxTypeError(f"{parameter}={value!r} must be an int >= 1 ({hint})") from None
     if value < 1:
         raise MlpxValueError(f"{parameter}={value!r} must be an int >= 1 ({hint})")
     return value
@@ -401,7 +403,13 @@ def _training_data(model, X, y, sample_weight, class_weight):
     weights = check_sample_weight(sample_weight, n_samples=X.shape[0])
     if class_weight is not None:
         per_class = class_sample_weights(class_weight, Y, classes=classes, task=model.task)
-        weights = per_class if weights is None else weights * per_class
+        with np.errstate(over="ignore"):
+            weights = per_class if weights is None else weights * per_class
+        if not np.isfinite(np.sum(weights)):
+            raise MlpxValueError(
+                "sample_weight times class_weight overflows float64; divide the weights by "
+                "a common factor (only their ratios matter)"
+            )
     if weights is not None and np.all(weights == 1.0):
         weights = None
     if weights is None:
