@@ -248,6 +248,7 @@ class MLP:
     def __getstate__(self) -> dict:
         """Everything as host (NumPy) data: modules and device arrays do not pickle."""
         state = dict(self.__dict__)
+        state.pop("_fit_context", None)  # a running fit's internals (while a callback pickles)
         state["layers"] = [(to_numpy(layer.W), to_numpy(layer.b)) for layer in self.layers]
         state["dtype"] = dtype_name(self.dtype)
         state["optimizer_state_"] = _map_state_arrays(self.optimizer_state_, to_numpy)

@@ -311,3 +311,21 @@ def test_checkpoint_outside_fit_says_how_to_use_it(tmp_path):
     checkpoint.set_model(_model())
     with pytest.raises(MlpxValueError, match="callbacks"):
         checkpoint.on_epoch_end(0, {"loss": 1.0})
+
+
+def test_a_callback_can_pickle_and_save_the_model_during_fit(tmp_path):
+    import pickle
+
+    class Snapshot(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.blob = pickle.dumps(self.model)
+            self.model.save(tmp_path / f"epoch{epoch}.safetensors")
+
+    X, y = _data()
+    model = _model()
+    snapshot = Snapshot()
+    model.fit(X, y, epochs=2, callbacks=[snapshot])
+    for got, want in zip(_host(pickle.loads(snapshot.blob)), _host(model)):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(_host(mlpx.load(tmp_path / "epoch1.safetensors")), _host(model)):
+        np.testing.assert_array_equal(got, want)
