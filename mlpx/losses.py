@@ -75,7 +75,7 @@ def binary_crossentropy_grad_logits(y, z, a, *, xp):
     return (a - y) / _n_samples(z)
 
 
-def _logsumexp(z, *, xp):
+def logsumexp(z, *, xp):
     """log(sum_j exp(z_j)) per row, shape (n_samples, 1), shifted by the row max."""
     row_max = xp.max(z, axis=-1, keepdims=True)
     return row_max + xp.log(xp.sum(xp.exp(z - row_max), axis=-1, keepdims=True))
@@ -83,7 +83,7 @@ def _logsumexp(z, *, xp):
 
 def categorical_crossentropy(y, z, a, *, xp):
     """-mean_i sum_j y_ij log softmax(z)_ij = mean_i [sum_j y_ij * logsumexp(z_i) - y_i . z_i]."""
-    per_sample = xp.sum(y, axis=-1, keepdims=True) * _logsumexp(z, xp=xp) - xp.sum(
+    per_sample = xp.sum(y, axis=-1, keepdims=True) * logsumexp(z, xp=xp) - xp.sum(
         y * z, axis=-1, keepdims=True
     )
     return xp.sum(per_sample) / _n_samples(z)
@@ -91,7 +91,7 @@ def categorical_crossentropy(y, z, a, *, xp):
 
 def categorical_crossentropy_per_sample(y, z, a, *, xp):
     """Each sample's cross-entropy ``sum_j y_j logsumexp(z) - y . z``, shape (n_samples,)."""
-    per_sample = xp.sum(y, axis=-1, keepdims=True) * _logsumexp(z, xp=xp) - xp.sum(
+    per_sample = xp.sum(y, axis=-1, keepdims=True) * logsumexp(z, xp=xp) - xp.sum(
         y * z, axis=-1, keepdims=True
     )
     return per_sample[:, 0]
