@@ -906,7 +906,7 @@ class MLP:
 
     def fit(self, X, y, epochs: int = 200, batch_size: int | None = 32, optimizer="adam",
             learning_rate=None, shuffle: bool = True, validation_data=None, callbacks=None,
-            verbose: bool = False, tol: float | None = None, sample_weight=None,
+            verbose: bool | int = 0, tol: float | None = None, sample_weight=None,
             class_weight=None, reset_optimizer: bool = True, resume_from=None):
         """Train with backpropagation; see :func:`mlpx.train.fit` for every parameter.
 

@@ -57,6 +57,22 @@ def _check_validation_data(validation_data) -> tuple:
     return tuple(validation_data)
 
 
+def _progress_for(verbose) -> ProgressBar | None:
+    """The progress display for Keras's ``verbose`` levels: none, a bar, a line per epoch."""
+    level = verbose
+    if isinstance(verbose, (bool, np.bool_)):
+        level = int(verbose)
+    elif not isinstance(verbose, (int, np.integer)) or verbose not in (0, 1, 2):
+        raise MlpxValueError(
+            f"verbose={verbose!r} must be 0 (silent), 1 (a progress bar; also True) or 2 "
+            "(one line per epoch)"
+        )
+    if level == 0:
+        return None
+    return ProgressBar(print_every=None, bar=True) if level == 1 else ProgressBar(
+        print_every=1, bar=False)
+
+
 def _epoch_log_keys(model, has_validation: bool, tol) -> list[str]:
     keys = ["loss", "mae" if model.task == "regression" else "accuracy"]
     if has_validation:
@@ -116,8 +132,10 @@ def fit(model, X, y, *, epochs: int = 200, batch_size: int | None = 32, optimize
     validation_data : (X_val, y_val), optional
         Evaluated at the end of every epoch (``val_loss``, ``val_accuracy``/``val_mae``).
     callbacks : list of Callback, optional
-    verbose : bool or int
-        Show a progress bar and print the logs every tenth of the epochs.
+    verbose : {0, 1, 2} or bool
+        As in Keras: 0 (False) prints nothing, 1 (True) shows a progress bar over the
+        epochs with the loss and metrics (validation ones too) beside it, 2 prints one line
+        of logs per epoch.
     tol : float, optional
         Stop when no parameter changes by more than ``tol`` in an epoch.
     sample_weight : array-like of shape (n_samples,), optional
@@ -168,6 +186,7 @@ def fit(model, X, y, *, epochs: int = 200, batch_size: int | None = 32, optimize
     schedule = as_schedule(learning_rate if learning_rate is not None
                            else optimizer.learning_rate)
     validation_data = _check_validation_data(validation_data)
+    progress = _progress_for(verbose)
 
     extra = []
     if tol is not None:
@@ -191,9 +210,8 @@ def fit(model, X, y, *, epochs: int = 200, batch_size: int | None = 32, optimize
                                          names=("validation_data[0]", "validation_data[1]"))
     keys = _epoch_log_keys(model, validation_data is not None, tol)
     _check_monitors([*callback_list.callbacks, schedule], keys)
-    if verbose:
-        print_every = max(1, epochs // 10)
-        callback_list = CallbackList([*callback_list.callbacks, ProgressBar(print_every)], model)
+    if progress is not None:
+        callback_list = CallbackList([*callback_list.callbacks, progress], model)
 
     n_samples = X.shape[0]
     batch_size = n_samples if batch_size is None else min(batch_size, n_samples)

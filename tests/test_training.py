@@ -554,14 +554,36 @@ def test_verbose_shows_a_progress_bar_on_stderr(moons, capsys):
     assert "5/5" in err  # the bar's final state
 
 
-def test_verbose_prints_epoch_lines_to_stdout_and_the_bar_to_stderr(moons, capsys):
-    X_train, _, y_train, _ = moons
-    tutorial_net().fit(X_train, y_train, epochs=5, verbose=True)
+def test_verbose_1_is_a_bar_with_the_logs_beside_it(moons, capsys):
+    X_train, X_test, y_train, y_test = moons
+    tutorial_net().fit(X_train, y_train, epochs=5, verbose=1,
+                       validation_data=(X_test, y_test))
     out, err = capsys.readouterr()
-    assert "epoch 1/5" in out
-    assert "epoch 5/5" in out
-    assert "loss" in out
-    assert "epoch 1/5" not in err
+    assert out == ""
+    assert "5/5" in err
+    for key in ("loss=", "accuracy=", "val_loss=", "val_accuracy="):
+        assert key in err
+
+
+def test_verbose_2_prints_one_line_per_epoch_and_no_bar(moons, capsys):
+    X_train, X_test, y_train, y_test = moons
+    tutorial_net().fit(X_train, y_train, epochs=5, verbose=2,
+                       validation_data=(X_test, y_test))
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert [line.split()[1] for line in lines] == [f"{e}/5" for e in range(1, 6)]
+    assert all("val_accuracy" in line for line in lines)
+    assert err == ""
+
+
+@pytest.mark.parametrize("verbose", [3, -1, "yes", 1.0, None])
+def test_bad_verbose_is_refused_before_training(moons, verbose):
+    X_train, _, y_train, _ = moons
+    model = tutorial_net()
+    before = model.copy_params()
+    with pytest.raises(mlpx.MlpxValueError, match="verbose"):
+        model.fit(X_train, y_train, epochs=2, verbose=verbose)
+    assert all((a == b).all() for a, b in zip(model.params, before))
 
 
 def test_not_verbose_prints_nothing(moons, capsys):
