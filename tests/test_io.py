@@ -378,3 +378,17 @@ def test_fuzzed_files_load_or_raise_mlpx_file_error(tmp_path_factory, data):
     for param in model.params:
         assert np.all(np.isfinite(param))
     assert model.predict_proba(np.zeros((2, model.n_features_in_))).shape[0] == 2
+
+
+def test_saved_files_get_normal_permissions(tmp_path, saved):
+    model = saved[0]
+    fresh = tmp_path / "fresh.safetensors"
+    umask = os.umask(0o022)
+    try:
+        model.save(fresh)
+    finally:
+        os.umask(umask)
+    assert fresh.stat().st_mode & 0o777 == 0o644
+    fresh.chmod(0o640)
+    model.save(fresh)  # replacing keeps the file's permissions
+    assert fresh.stat().st_mode & 0o777 == 0o640
