@@ -35,25 +35,26 @@ class Callback:
     model: Any = None
 
     def set_model(self, model) -> None:
+        """Called once before training with the model being trained."""
         self.model = model
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        pass
+        """Before the first epoch; ``logs`` has ``epochs``, ``metrics``, ``initial_epoch``."""
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        pass
+        """After the last epoch (also when training stopped early or failed)."""
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        pass
+        """Before epoch ``epoch`` (0-based)."""
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        pass
+        """After epoch ``epoch``; ``logs`` holds its loss, metrics, lr and time."""
 
     def on_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        pass
+        """Before step ``batch`` of the epoch (0-based)."""
 
     def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        pass
+        """After step ``batch``; ``logs`` holds its ``loss`` and ``size`` (rows)."""
 
 
 class History(Callback):
@@ -352,6 +353,7 @@ class CallbackList:
         )
 
     def call(self, hook: str, *args) -> None:
+        """Call ``hook`` with ``args`` on every callback that defines it, in order."""
         for callback in self.callbacks:
             method = getattr(callback, hook, None)
             if callable(method):

@@ -280,6 +280,7 @@ class MLP:
         self.set_params(new_params)
 
     def param_shapes(self) -> list[tuple[int, ...]]:
+        """The shapes of :attr:`params`: ``[(fan_in, fan_out), (fan_out,), ...]``."""
         shapes = []
         for fan_in, fan_out in zip(self.layer_sizes[:-1], self.layer_sizes[1:]):
             shapes.extend(((fan_in, fan_out), (fan_out,)))
