@@ -61,8 +61,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def examples(session: nox.Session) -> None:
-    """Run every example script end to end (quick settings through MLPX_EXAMPLE_QUICK=1)."""
-    _install(session)
+    """Run every example script end to end (quick settings through MLPX_EXAMPLE_QUICK=1);
+    matplotlib (the plot extra) makes the graph examples' decision-boundary pictures."""
+    _install(session, "plot")
     import pathlib
 
     for script in sorted(pathlib.Path("examples").glob("*.py")):

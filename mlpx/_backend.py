@@ -249,7 +249,7 @@ def host_array(obj: Any, *, name: str) -> np.ndarray:
 
 def is_host_array(obj: Any) -> bool:
     """True for NumPy arrays, Python sequences and scalars (anything that lives on the host)."""
-    if isinstance(obj, np.ndarray):
+    if isinstance(obj, (np.ndarray, np.generic)):
         return True
     return not array_api_compat.is_array_api_obj(obj)
 

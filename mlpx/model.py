@@ -129,11 +129,12 @@ class MLP:
         and 8 units, and 1 output.
     activations : list of str, optional
         One per weight layer (``len(layer_sizes) - 1``): identity, sigmoid, tanh, relu,
-        leaky_relu, elu, softplus, gelu, or softmax (output only). Default: relu in the
-        hidden layers and identity at the output (regression).
-    loss : {"mse", "binary_crossentropy", "categorical_crossentropy"}, optional
+        leaky_relu, elu, softplus, gelu, exp, or softmax (output only). Default: relu in
+        the hidden layers and identity at the output (regression).
+    loss : {"mse", "half_squared_error", "binary_crossentropy", "categorical_crossentropy", \
+"poisson"}, optional
         Default: inferred from the output activation (sigmoid -> binary cross-entropy,
-        softmax -> categorical cross-entropy, otherwise mse).
+        softmax -> categorical cross-entropy, exp -> poisson, otherwise mse).
     backend : str or array-API namespace
         "numpy", "cupy", "torch" or "array_api_strict" (or the namespace itself).
     dtype : {"float32", "float64"}

@@ -16,6 +16,7 @@ watches a monitored value at the end of each epoch.
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any
 
 import array_api_compat
@@ -43,6 +44,19 @@ def _as_float(value, *, parameter: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise MlpxTypeError(f"{parameter}={value!r} must be a number")
     return float(value)
+
+
+def _check_int(value, *, parameter: str, minimum: int) -> int:
+    """An int (or NumPy integer) >= ``minimum``; 2.7 or True are refused, not truncated."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        value = operator.index(value)
+    except TypeError:
+        raise MlpxTypeError(f"{parameter}={value!r} must be an int >= {minimum}") from None
+    if value < minimum:
+        raise MlpxValueError(f"{parameter}={value!r} must be an int >= {minimum}")
+    return value
 
 
 def _check_fraction(value, *, parameter: str, low_inclusive: bool = True) -> float:
@@ -109,9 +123,7 @@ class StepDecay(Schedule):
 
     def __init__(self, learning_rate: float = 1e-3, step_size: int = 10, gamma: float = 0.1):
         super().__init__(learning_rate)
-        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
-            raise MlpxValueError(f"step_size={step_size!r} must be an int >= 1 (epochs)")
-        self.step_size = int(step_size)
+        self.step_size = _check_int(step_size, parameter="step_size", minimum=1)
         self.gamma = _check_positive(gamma, parameter="gamma")
 
     def __call__(self, epoch: int) -> float:
@@ -146,9 +158,7 @@ class CosineDecay(Schedule):
     def __init__(self, learning_rate: float = 1e-3, total_epochs: int = 100,
                  min_learning_rate: float = 0.0):
         super().__init__(learning_rate)
-        if int(total_epochs) < 1:
-            raise MlpxValueError(f"total_epochs={total_epochs!r} must be an int >= 1")
-        self.total_epochs = int(total_epochs)
+        self.total_epochs = _check_int(total_epochs, parameter="total_epochs", minimum=1)
         if not 0.0 <= float(min_learning_rate) <= self.initial_learning_rate:
             raise MlpxValueError(
                 f"min_learning_rate={min_learning_rate!r} must be in [0, learning_rate]"
@@ -186,9 +196,7 @@ class ReduceLROnPlateau(Schedule):
         super().__init__(learning_rate)
         self.monitor = monitor
         self.factor = _check_fraction(factor, parameter="factor", low_inclusive=False)
-        if int(patience) < 0:
-            raise MlpxValueError(f"patience={patience!r} must be an int >= 0")
-        self.patience = int(patience)
+        self.patience = _check_int(patience, parameter="patience", minimum=0)
         if not 0.0 <= float(min_learning_rate) <= self.initial_learning_rate:
             raise MlpxValueError(
                 f"min_learning_rate={min_learning_rate!r} must be in [0, learning_rate]"
@@ -453,14 +461,19 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay: ``p = p - lr * weight_decay * p`` before the step."""
+    """Adam with decoupled weight decay: ``p = p - lr * weight_decay * p`` before the step.
+
+    As in PyTorch's AdamW, the decay applies to every parameter it is given; ``fit`` gives
+    it all of them, biases included (``MLP(alpha=...)``'s L2 penalty leaves biases out).
+    """
 
     def __init__(self, learning_rate=None, beta1: float = 0.9, beta2: float = 0.999,
                  epsilon: float = 1e-8, weight_decay: float = 0.01):
         super().__init__(learning_rate, beta1, beta2, epsilon)
-        if float(weight_decay) < 0:
-            raise MlpxValueError(f"weight_decay={weight_decay!r} must be >= 0")
-        self.weight_decay = float(weight_decay)
+        weight_decay = _as_float(weight_decay, parameter="weight_decay")
+        if not math.isfinite(weight_decay) or weight_decay < 0:
+            raise MlpxValueError(f"weight_decay={weight_decay!r} must be a finite number >= 0")
+        self.weight_decay = weight_decay
 
     def _decay_(self, params, lr):
         for i in range(len(params)):

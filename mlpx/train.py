@@ -137,7 +137,7 @@ def fit(model, X, y, *, epochs: int = 200, batch_size: int | None = 32, optimize
         epochs with the loss and metrics (validation ones too) beside it, 2 prints one line
         of logs per epoch.
     tol : float, optional
-        Stop when no parameter changes by more than ``tol`` in an epoch.
+        Stop when every parameter changed by less than ``tol`` in an epoch.
     sample_weight : array-like of shape (n_samples,), optional
         Non-negative weight of each sample. Each batch's loss becomes the weighted mean
         ``sum(w * loss_i) / sum(w)`` (scikit-learn's convention, so weight 2 is the same as

@@ -17,7 +17,7 @@ array of the graph's backend (NumPy, CuPy, PyTorch or array-api-strict)::
         session.run(step, feed_dict={X: X_data, c: c_data})
 """
 
-from mlpx.graph.dot import GraphvizNotFoundError, draw
+from mlpx.graph.dot import GraphvizError, GraphvizNotFoundError, draw
 from mlpx.graph.nodes import (
     Constant,
     Graph,
@@ -59,7 +59,7 @@ from mlpx.graph.session import Session, compute_gradients
 
 __all__ = [
     "AdamOptimizer", "Constant", "Graph", "GraphError", "GradientDescentOptimizer",
-    "GraphvizNotFoundError", "Minimize", "MomentumOptimizer", "Node", "Operation",
+    "GraphvizError", "GraphvizNotFoundError", "Minimize", "MomentumOptimizer", "Node", "Operation",
     "Placeholder", "Session", "TrainingStep", "Variable", "add", "compute_gradients",
     "constant", "divide", "draw", "exp", "get_default_graph", "log", "matmul", "multiply",
     "negative", "placeholder", "reduce_mean", "reduce_sum", "relu", "sigmoid", "softmax",

@@ -21,7 +21,11 @@ _STYLES = {
 FORMATS = ("png", "svg", "pdf")
 
 
-class GraphvizNotFoundError(RuntimeError):
+class GraphvizError(RuntimeError):
+    """Graphviz's ``dot`` could not render a graph; the message has its error output."""
+
+
+class GraphvizNotFoundError(GraphvizError):
     """The Graphviz program ``dot`` is not installed, so a graph cannot be rendered."""
 
 
@@ -31,16 +35,17 @@ def _quote(text: str) -> str:
 
 
 def _label(node) -> str:
+    name = node.name.replace("\\", "\\\\")  # a backslash in a name is not a DOT escape
     if isinstance(node, Variable):
-        return f"{node.name}\\n{tuple(node.value.shape)}"
+        return f"{name}\\n{tuple(node.value.shape)}"
     if isinstance(node, Constant):
         value = node.value
-        return f"{float(value):g}" if value.ndim == 0 else f"{node.name} {tuple(value.shape)}"
+        return f"{float(value):g}" if value.ndim == 0 else f"{name} {tuple(value.shape)}"
     if isinstance(node, (Operation, TrainingStep)) and node.name.startswith(node.kind + "_"):
         return node.kind
     if isinstance(node, (Operation, TrainingStep)):
-        return f"{node.name}\\n({node.kind})"
-    return node.name
+        return f"{name}\\n({node.kind})"
+    return name
 
 
 def _style(node) -> str:
@@ -101,7 +106,7 @@ def draw(graph: Graph, path) -> Path:
     rendered = subprocess.run([program, f"-T{fmt}"], input=graph.to_dot().encode(),
                               capture_output=True, check=False, timeout=120)
     if rendered.returncode != 0:
-        raise GraphvizNotFoundError(f"dot failed: {rendered.stderr.decode(errors='replace')}")
+        raise GraphvizError(f"dot failed: {rendered.stderr.decode(errors='replace')}")
     from mlpx.io import atomic_write_bytes
 
     atomic_write_bytes(path, rendered.stdout)

@@ -59,6 +59,7 @@ class Graph:
         self.dtype = resolve_dtype(dtype, xp=self.backend.xp)
         self.nodes: list[Node] = []
         self._counters: dict[str, itertools.count] = {}
+        self._pushed_at: int | None = None  # stack depth of an as_default() not yet entered
 
     @property
     def xp(self):
@@ -87,11 +88,15 @@ class Graph:
     def as_default(self) -> Graph:
         """Make this the default graph (until the ``with`` block it opens ends)."""
         _GRAPH_STACK.append(self)
+        self._pushed_at = len(_GRAPH_STACK)
         return self
 
     def __enter__(self) -> Graph:
-        if not _GRAPH_STACK or _GRAPH_STACK[-1] is not self:
+        # `with graph.as_default():` enters a graph that as_default just pushed; every other
+        # `with` (nested ones of the same graph included) pushes once and pops once.
+        if not (self._pushed_at == len(_GRAPH_STACK) and _GRAPH_STACK[-1] is self):
             _GRAPH_STACK.append(self)
+        self._pushed_at = None
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -106,7 +111,7 @@ class Graph:
 
     def as_array(self, value, *, name: str):
         """``value`` (NumPy, a list, a number or a backend array) on the backend, in dtype."""
-        if is_host_array(value):
+        if is_host_array(value) or isinstance(value, np.generic):  # NumPy scalars too
             host = np.asarray(value)
             if host.dtype.kind not in "biuf":
                 raise MlpxTypeError(f"{name} must be numeric, got dtype {host.dtype}")
@@ -212,6 +217,9 @@ class Node:
         return negative(self)
 
     __hash__ = object.__hash__  # nodes are dict keys (feed_dict, gradients)
+    # NumPy defers to the operators above, so `numpy_array * node` is one operation (not
+    # an object array of one node per element).
+    __array_ufunc__ = None
 
 
 def _graph_of(inputs) -> Graph:
@@ -265,6 +273,7 @@ class Constant(Node):
     def __init__(self, value, name: str | None = None, graph: Graph | None = None):
         super().__init__((), name, graph if graph is not None else get_default_graph())
         self.value = self.graph.as_array(value, name=f"constant {self.name!r}")
+        self.value = self.graph.xp.asarray(self.value, copy=True)  # not the caller's array
 
 
 def as_node(value, *, graph: Graph) -> Node:

@@ -5,8 +5,8 @@ inputs (a vector-Jacobian product), on any array-API backend.
 each ``gradient`` returns one array per input, with that input's shape. Where an input was
 broadcast (a bias ``b`` of shape (k,) added to ``X @ W`` of shape (n, k)), its gradient is
 summed over the broadcast axes (:func:`unbroadcast`). The element-wise activations and
-softmax reuse :mod:`mlpx.activations`, and the softmax cross-entropy the log-sum-exp of
-:mod:`mlpx.losses`: the same math as ``mlpx.MLP``.
+softmax reuse :mod:`mlpx.activations`, and the softmax cross-entropy is the max-shifted
+log-sum-exp form of :mod:`mlpx.losses`: the same math as ``mlpx.MLP``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 from mlpx._errors import MlpxTypeError
 from mlpx.activations import get_activation
 from mlpx.graph.nodes import GraphError, Operation
-from mlpx.losses import logsumexp
 
 
 def unbroadcast(grad, shape: tuple, *, xp):
@@ -264,15 +263,24 @@ class SoftmaxCrossEntropy(Operation):
                 f"{tuple(labels.shape)} but logits {self.inputs[1].name!r} have "
                 f"{tuple(logits.shape)}; give one-hot labels of the logits' shape"
             )
-        log_normaliser = logsumexp(logits, xp=xp)
-        return xp.sum(labels * (log_normaliser - logits), axis=-1)
+        shifted, log_normaliser, _ = _shifted_softmax_parts(logits, xp=xp)
+        return xp.sum(labels * (log_normaliser - shifted), axis=-1)
 
     def gradient(self, grad, labels, logits, *, output, xp):
         grad = xp.expand_dims(grad, axis=-1)
-        log_softmax = logits - logsumexp(logits, xp=xp)
-        probabilities = xp.exp(log_softmax)
+        shifted, log_normaliser, exp_shifted = _shifted_softmax_parts(logits, xp=xp)
+        log_softmax = shifted - log_normaliser
+        probabilities = exp_shifted / xp.sum(exp_shifted, axis=-1, keepdims=True)
         total = xp.sum(labels, axis=-1, keepdims=True)
         return -grad * log_softmax, grad * (probabilities * total - labels)
+
+
+def _shifted_softmax_parts(logits, *, xp):
+    """``logits - max`` per row, its log-sum-exp and its exp (the row max is taken out first,
+    so logits of 1e4 in float32 keep the digits of log(2) that ``1e4 + log(2)`` would lose)."""
+    shifted = logits - xp.max(logits, axis=-1, keepdims=True)
+    exp_shifted = xp.exp(shifted)
+    return shifted, xp.log(xp.sum(exp_shifted, axis=-1, keepdims=True)), exp_shifted
 
 
 # --- the functions learners call -------------------------------------------------------

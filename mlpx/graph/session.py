@@ -81,14 +81,24 @@ class Session:
         array, or a list of arrays for a list of fetches, on the graph's backend.
         """
         nodes = _as_node_list(fetches)
+        steps = [node for node in nodes if isinstance(node, TrainingStep)]
+        if len(steps) > 1:
+            raise GraphError(
+                f"fetches hold {len(steps)} training steps ({', '.join(s.name for s in steps)})"
+                "; run one step per Session.run, so each one sees the Variables' new values"
+            )
         values = forward(nodes, feed_dict, graph=self.graph)
-        results = []
+        # Values as they were before any step; a Variable's own array is copied, since
+        # optimizers update it in place.
+        results = [
+            None if isinstance(node, TrainingStep)
+            else self.graph.xp.asarray(values[node], copy=True) if isinstance(node, Variable)
+            else values[node]
+            for node in nodes
+        ]
         for node in nodes:
             if isinstance(node, TrainingStep):
                 node.step(values)
-                results.append(None)
-            else:
-                results.append(values[node])
         return results if isinstance(fetches, (list, tuple)) else results[0]
 
 
