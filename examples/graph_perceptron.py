@@ -44,7 +44,6 @@ from mlpx.datasets import make_red_blue
 QUICK = os.environ.get("MLPX_EXAMPLE_QUICK") == "1"
 BACKENDS = ("numpy", "torch", "array_api_strict", "cupy")
 N_POINTS, SEED, STEPS, LEARNING_RATE = 100, 0, 100, 0.01
-RED, BLUE = "#D55E00", "#0072B2"  # Okabe-Ito vermillion and blue: safe for colour blindness
 
 
 def one_hot_blue_first(y: np.ndarray) -> np.ndarray:
@@ -75,6 +74,18 @@ def save_graph_picture(graph: g.Graph, path: Path) -> Path:
         return dot_path
 
 
+class RedBlueProbabilities:
+    """A graph's P(blue) as a classifier that :func:`mlpx.plot.decision_boundary` can draw."""
+
+    classes_ = np.array(["red", "blue"])
+
+    def __init__(self, prob_blue) -> None:
+        self.prob_blue = prob_blue
+
+    def predict_proba(self, points: np.ndarray) -> np.ndarray:
+        return self.prob_blue(points)
+
+
 def save_boundary_picture(prob_blue, X: np.ndarray, y: np.ndarray, path: Path,
                           title: str) -> Path | None:
     """P(blue) as shading, its 0.5 contour and the points, as a PNG; None without matplotlib.
@@ -86,38 +97,16 @@ def save_boundary_picture(prob_blue, X: np.ndarray, y: np.ndarray, path: Path,
     X : ndarray of shape (n, 2)
     y : ndarray of shape (n,), 0 red and 1 blue
     """
-    try:
-        from matplotlib.colors import LinearSegmentedColormap
-        from matplotlib.figure import Figure
-        from matplotlib.lines import Line2D
-    except ImportError:
-        print("matplotlib is not installed, so no decision-boundary picture: "
-              "pip install 'mlpx[plot]' (or pip install matplotlib)")
-        return None
-    margin = 0.25 * (X.max(axis=0) - X.min(axis=0))
-    low, high = X.min(axis=0) - margin, X.max(axis=0) + margin
-    x1, x2 = np.meshgrid(np.linspace(low[0], high[0], 200), np.linspace(low[1], high[1], 200))
-    grid = np.stack([x1.ravel(), x2.ravel()], axis=1)
-    prob = prob_blue(grid).reshape(x1.shape)
+    from mlpx import plot
 
-    fig = Figure(figsize=(6.4, 5.2), layout="constrained")
-    ax = fig.add_subplot()
-    shading = LinearSegmentedColormap.from_list("red_blue", [RED, "#FFFFFF", BLUE])
-    filled = ax.contourf(x1, x2, prob, levels=np.linspace(0.0, 1.0, 11), cmap=shading,
-                         alpha=0.45)
-    ax.contour(x1, x2, prob, levels=[0.5], colors="black", linewidths=2)
-    ax.scatter(*X[y == 0].T, c=RED, marker="o", s=36, edgecolors="black", linewidths=0.6)
-    ax.scatter(*X[y == 1].T, c=BLUE, marker="^", s=42, edgecolors="black", linewidths=0.6)
-    fig.colorbar(filled, ax=ax, label="P(blue)")
-    fig.legend(handles=[  # below the axes, where it hides no point
-        Line2D([], [], color=RED, marker="o", linestyle="", markeredgecolor="black",
-               label="red points"),
-        Line2D([], [], color=BLUE, marker="^", linestyle="", markeredgecolor="black",
-               label="blue points"),
-        Line2D([], [], color="black", linewidth=2, label="decision boundary P(blue) = 0.5"),
-    ], loc="outside lower center", ncols=3, frameon=False)
-    ax.set(xlabel="$x_1$", ylabel="$x_2$", title=title)
-    fig.savefig(path, dpi=110)
+    try:
+        figure = plot.decision_boundary(RedBlueProbabilities(prob_blue), X,
+                                        RedBlueProbabilities.classes_[y], title=title,
+                                        colors=["#D55E00", "#0072B2"])  # vermillion, blue
+    except ImportError as exc:
+        print(exc)
+        return None
+    figure.savefig(path, dpi=110)
     return path
 
 
