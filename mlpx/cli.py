@@ -258,6 +258,10 @@ def _add_train_options(train: argparse.ArgumentParser) -> None:
     run.add_argument("--quiet", action="store_true", help="no progress bar")
 
     files = train.add_argument_group("files")
+    files.add_argument("--plot", metavar="FILE", type=Path, default=None,
+                       help="write a figure (.png, .svg or .pdf): the decision boundary (2 "
+                       "features) or the confusion matrix (more) on the test split, beside "
+                       "the train and test loss curves; needs matplotlib (mlpx[plot])")
     files.add_argument("--save", metavar="FILE", type=Path, default=None,
                        help="write the trained model to FILE (safetensors; load it with "
                        "mlpx.load); not written when training is interrupted")
@@ -807,12 +811,16 @@ def run_train(args: argparse.Namespace) -> int:
         callbacks.append(Checkpoint(args.checkpoint, every=args.checkpoint_every))
     if args.save is not None:
         check_save_path(args.save)
+    if args.plot is not None:
+        check_plot_path(args.plot)
     print_header(data, split, model, args)
     started = time.perf_counter()
+    # With --plot the test split is evaluated every epoch for its loss curve.
+    validation = (split.X_test, split.y_test) if args.plot is not None else None
     history = model.fit(split.X_train, split.y_train, epochs=args.epochs,
                         batch_size=args.batch_size, optimizer=args.optimizer,
                         learning_rate=args.lr, callbacks=callbacks, verbose=False,
-                        resume_from=args.resume)
+                        resume_from=args.resume, validation_data=validation)
     seconds = time.perf_counter() - started
     if history.interrupted:
         saved = (f"; the last checkpoint is {args.checkpoint}" if args.checkpoint is not None
@@ -823,12 +831,56 @@ def run_train(args: argparse.Namespace) -> int:
     metric = "accuracy" if data.task == "classification" else "r2"
     print(f"trained {len(history.epoch)} epochs in {seconds:.2f} s, "
           f"final loss {history['loss'][-1]:.4f}")
-    print(f"train {metric}: {model.score(split.X_train, split.y_train):.3f}")
-    print(f"test {metric}: {model.score(split.X_test, split.y_test):.3f}")
     if args.save is not None:
         model.save(args.save)
         print(f"saved the model to {args.save}")
+    if args.plot is not None:
+        write_figure(args.plot, model, data, split, history)
+        print(f"wrote the figure to {args.plot}")
+    print(f"train {metric}: {model.score(split.X_train, split.y_train):.3f}")
+    print(f"test {metric}: {model.score(split.X_test, split.y_test):.3f}")
     return 0
+
+
+PLOT_FORMATS = (".png", ".svg", ".pdf")
+
+
+def check_plot_path(path: Path) -> None:
+    """Refuse a ``--plot`` file that cannot be written, before training starts."""
+    if path.suffix.lower() not in PLOT_FORMATS:
+        raise CliError(f"--plot: {path} must end in .png, .svg or .pdf")
+    if not path.parent.is_dir():
+        raise CliError(f"--plot: the directory {path.parent} does not exist; create it first")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise CliError("--plot needs matplotlib: pip install 'mlpx[plot]'") from None
+
+
+def write_figure(path: Path, model: MLP, data: Dataset, split: Split, history) -> None:
+    """The test split's decision boundary (2 features) or confusion matrix (classification),
+    beside the train and test loss curves; written atomically."""
+    import io as bytes_io
+
+    from matplotlib.figure import Figure
+
+    from mlpx import plot
+    from mlpx.io import atomic_write_bytes
+
+    classify = data.task == "classification"
+    figure = Figure(figsize=(12.0, 5.0) if classify else (6.4, 5.0), layout="constrained")
+    axes = figure.subplots(1, 2 if classify else 1, squeeze=False)[0]
+    if classify and split.X_test.shape[1] == 2:
+        plot.decision_boundary(model, split.X_test, split.y_test, ax=axes[0],
+                               title=f"{data.name}: test split")
+    elif classify:
+        plot.confusion_matrix(split.y_test, model.predict(split.X_test), ax=axes[0],
+                              labels=data.classes)
+    plot.history(history, ax=axes[-1])
+    axes[-1].set_title(f"{data.name}: loss (train and test)")
+    buffer = bytes_io.BytesIO()
+    figure.savefig(buffer, format=path.suffix.lower().lstrip("."), dpi=100)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def check_save_path(path: Path) -> None:

@@ -564,7 +564,8 @@ def test_save_writes_a_model_that_loads_and_predicts_the_same(capsys, tmp_path):
 
     path = tmp_path / "moons.safetensors"
     code, lines, _ = run_cli(capsys, "train", *FAST, "--save", path)
-    assert code == 0 and lines[-1] == f"saved the model to {path}"
+    assert code == 0 and f"saved the model to {path}" in lines
+    assert ACCURACY_LINE.match(lines[-1])  # the score stays the last line
     model = mlpx.load(path)
     assert model.layer_sizes == [2, 16, 8, 1]
     assert os.listdir(tmp_path) == [path.name]
@@ -642,3 +643,44 @@ def test_ctrl_c_in_a_real_process_exits_130(tmp_path):
     assert process.returncode == 130, err
     assert "nothing was saved" in err
     assert not path.exists() and os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("dataset, n_axes", [("moons", 3), ("blobs", 3)])
+def test_plot_writes_one_figure_beside_the_loss_curves(capsys, tmp_path, dataset, n_axes):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / f"{dataset}.png"
+    code, lines, _ = run_cli(capsys, "train", *FAST, "--dataset", dataset, "--plot", path)
+    assert code == 0 and f"wrote the figure to {path}" in lines
+    assert ACCURACY_LINE.match(lines[-1])
+    assert path.read_bytes().startswith(b"\x89PNG")
+    assert os.listdir(tmp_path) == [path.name]
+
+
+def test_plot_with_more_features_draws_a_confusion_matrix(capsys, tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    import mlpx.plot
+
+    drawn = []
+    original = mlpx.plot.confusion_matrix
+    monkeypatch.setattr(mlpx.plot, "confusion_matrix",
+                        lambda *a, **k: drawn.append(k.get("labels")) or original(*a, **k))
+    X, y = blob_data()
+    X = np.hstack([X, X[:, :1] * 0.5])
+    data = tmp_path / "three.csv"
+    np.savetxt(data, np.column_stack([X, np.array(["no", "yes", "maybe"])[y]]), delimiter=",",
+               fmt="%s", header="a,b,c,label", comments="")
+    code, _, err = run_cli(capsys, "train", *FAST, "--data", data, "--plot", tmp_path / "f.svg")
+    assert code == 0, err
+    assert drawn == [["maybe", "no", "yes"]]
+    assert (tmp_path / "f.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_bad_plot_paths_and_missing_matplotlib_fail_before_training(capsys, tmp_path,
+                                                                    monkeypatch):
+    code, lines, err = run_cli(capsys, "train", *FAST, "--plot", tmp_path / "f.jpg")
+    assert code == 2 and ".png, .svg or .pdf" in err and not lines
+    code, _, err = run_cli(capsys, "train", *FAST, "--plot", tmp_path / "no" / "f.png")
+    assert code == 2 and "does not exist" in err
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    code, lines, err = run_cli(capsys, "train", *FAST, "--plot", tmp_path / "f.png")
+    assert code == 2 and "pip install 'mlpx[plot]'" in err and not lines
