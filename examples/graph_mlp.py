@@ -38,10 +38,10 @@ import sys
 import time
 
 import numpy as np
+from _output import add_out_argument, output_folder
 from graph_perceptron import (
     BACKENDS,
     one_hot_blue_first,
-    output_folder,
     save_boundary_picture,
     save_graph_picture,
 )
@@ -56,8 +56,7 @@ N_POINTS, DATA_SEED, WEIGHT_SEED, STEPS, LEARNING_RATE = 100, 0, 0, 1000, 0.03
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="numpy", choices=BACKENDS)
-    parser.add_argument("--out", default=None, help="folder for the pictures (default: "
-                        "examples/output/, a temporary folder with MLPX_EXAMPLE_QUICK=1)")
+    add_out_argument(parser)
     args = parser.parse_args()
 
     # Data and starting weights are drawn on the host (same numbers on every backend).

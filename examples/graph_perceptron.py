@@ -29,19 +29,17 @@ nox ``examples`` session) to a new temporary folder unless ``--out`` is given.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _output import DPI, add_out_argument, output_folder
 
 import mlpx
 from mlpx import graph as g
 from mlpx.datasets import make_red_blue
 
-QUICK = os.environ.get("MLPX_EXAMPLE_QUICK") == "1"
 BACKENDS = ("numpy", "torch", "array_api_strict", "cupy")
 N_POINTS, SEED, STEPS, LEARNING_RATE = 100, 0, 100, 0.01
 
@@ -49,18 +47,6 @@ N_POINTS, SEED, STEPS, LEARNING_RATE = 100, 0, 100, 0.01
 def one_hot_blue_first(y: np.ndarray) -> np.ndarray:
     """The tutorial's labels c, shape (n, 2): [1, 0] for a blue point, [0, 1] for a red one."""
     return np.stack([y == 1, y == 0], axis=1).astype(np.float64)
-
-
-def output_folder(out: str | None, name: str) -> Path:
-    """``--out``, else ``examples/output/`` (a temporary folder in quick mode); created."""
-    if out is not None:
-        folder = Path(out)
-    elif QUICK:
-        folder = Path(tempfile.mkdtemp(prefix=f"mlpx-{name}-"))
-    else:
-        folder = Path(__file__).resolve().parent / "output"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def save_graph_picture(graph: g.Graph, path: Path) -> Path:
@@ -106,15 +92,17 @@ def save_boundary_picture(prob_blue, X: np.ndarray, y: np.ndarray, path: Path,
     except ImportError as exc:
         print(exc)
         return None
-    figure.savefig(path, dpi=110)
+    import matplotlib.pyplot as plt
+
+    figure.savefig(path, dpi=DPI)
+    plt.close(figure)
     return path
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="numpy", choices=BACKENDS)
-    parser.add_argument("--out", default=None, help="folder for the pictures (default: "
-                        "examples/output/, a temporary folder with MLPX_EXAMPLE_QUICK=1)")
+    add_out_argument(parser)
     args = parser.parse_args()
 
     # Data and starting weights are drawn on the host (same numbers on every backend).

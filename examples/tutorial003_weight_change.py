@@ -13,21 +13,28 @@ The captured tutorial lost its code cells, data included, so this script draws a
 (``mlpx.datasets.make_blobs`` with centers (-1, -1, -1) and (1, 1, 1), standard deviation
 1.5, seed 3), split 75/25 and standardised. The tutorial then fits scikit-learn's
 MLPClassifier; when scikit-learn is installed this script fits it on the same data for
-comparison (its ``tol`` watches the loss, not the weights).
+comparison (its ``tol`` watches the loss, not the weights). The figure
+``weight_change.png`` (with matplotlib: ``pip install 'mlpx[plot]'``) shows the loss and
+the largest weight change per epoch against the ``tol`` line.
 
     python examples/tutorial003_weight_change.py [--backend numpy|torch|array_api_strict|cupy]
+                                                 [--out DIR]
+
+Pictures go to ``examples/output/`` (ignored by git); with ``MLPX_EXAMPLE_QUICK=1`` (the
+nox ``examples`` session, which also uses a looser ``tol``) to a new temporary folder unless
+``--out`` is given.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import warnings
+
+from _output import QUICK, add_out_argument, have_matplotlib, output_folder, save
 
 import mlpx
 from mlpx.datasets import StandardScaler, make_blobs, train_test_split
 
-QUICK = os.environ.get("MLPX_EXAMPLE_QUICK") == "1"
 # The stopping rule: no parameter moves by more than TOL in one gradient-descent step.
 # With learning rate 0.1 that means every gradient component is below TOL / 0.1.
 TOL = 1e-3 if QUICK else 1e-4
@@ -73,6 +80,35 @@ def print_weights(model) -> None:
         print(f"  {name:<15} W = [{rows}]  b = [{' '.join(f'{v:+.3f}' for v in b)}]")
 
 
+def save_figure(folder, history) -> None:
+    """weight_change.png: the loss, and max |dW| per epoch on a log scale with the tol line."""
+    import matplotlib.pyplot as plt
+
+    from mlpx import plot
+
+    _, (loss_ax, change_ax) = plt.subplots(1, 2, figsize=(10.0, 4.0), layout="constrained")
+    plot.history(history, ax=loss_ax)  # one Axes: the loss only
+    loss_ax.set_title("Training loss (logistic)")
+    epochs = [epoch + 1 for epoch in history.epoch]
+    change_ax.plot(epochs, history["max_weight_change"], color=plot.OKABE_ITO[0],
+                   linewidth=1.8, label="largest |change| of a weight or bias")
+    change_ax.axhline(TOL, color=plot.OKABE_ITO[1], linestyle="--", linewidth=1.5,
+                      label=f"tol = {TOL:g}")
+    if history.stop_reason == "tol":
+        change_ax.axvline(epochs[-1], color="0.4", linestyle=":", linewidth=1.2,
+                          label=f"stopped at epoch {epochs[-1]}")
+    change_ax.set_yscale("log")
+    change_ax.set_xlabel("epoch")
+    change_ax.set_ylabel("max |W(t) - W(t-1)| (log scale)")
+    change_ax.set_title("Weight change per epoch")
+    change_ax.grid(True, which="both", alpha=0.3)
+    change_ax.legend(loc="upper right", framealpha=0.95)
+    figure = loss_ax.figure
+    figure.suptitle(f"MLP 3-3-2-1 (relu, relu, sigmoid), full-batch gradient descent at lr "
+                    f"{LEARNING_RATE} until no weight moves by more than tol")
+    save(figure, folder / "weight_change.png")
+
+
 def sklearn_comparison(data) -> None:
     """scikit-learn's MLPClassifier with the same layers, full-batch SGD, on the same data."""
     try:
@@ -99,7 +135,9 @@ def sklearn_comparison(data) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="numpy")
-    backend = parser.parse_args().backend
+    add_out_argument(parser)
+    args = parser.parse_args()
+    backend = args.backend
 
     data = make_data(backend)
     X_train, X_test, y_train, y_test = data
@@ -123,6 +161,9 @@ def main() -> None:
     print_weights(model)
     print("=" * 60)
     sklearn_comparison(data)
+    if have_matplotlib():
+        print("=" * 60)
+        save_figure(output_folder(args.out, "tutorial003_weight_change"), history)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 LINESTYLES = ("-", "--", "-.", ":")
 # History keys that are not a metric of the model.
-_NOT_METRICS = ("loss", "lr", "time")
+_NOT_METRICS = ("loss", "lr", "time", "max_weight_change")  # logs that are not metrics
 
 
 # --- shared helpers ----------------------------------------------------------------------

@@ -381,3 +381,13 @@ def test_decision_boundary_colors_one_per_class(moons):
         plot.decision_boundary(model, X, y, colors=["#D55E00"])
     with pytest.raises(mlpx.MlpxValueError, match="colors"):
         plot.decision_boundary(model, X, y, colors=["#D55E00", "not a colour"])
+
+
+def test_history_leaves_out_the_weight_change_that_tol_logs():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3))
+    y = (X[:, 0] > 0).astype(int)
+    history = mlpx.MLP([3, 3, 1], activations=["relu", "sigmoid"], seed=0).fit(
+        X, y, epochs=5, batch_size=None, optimizer="sgd", learning_rate=0.1, tol=1e-9)
+    labels = [line.get_label() for line in plot.history(history).axes[1].get_lines()]
+    assert labels == ["train accuracy"]
