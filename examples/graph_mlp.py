@@ -34,17 +34,11 @@ nox ``examples`` session) to a new temporary folder unless ``--out`` is given.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
 import numpy as np
-from _output import add_out_argument, output_folder
-from graph_perceptron import (
-    BACKENDS,
-    one_hot_blue_first,
-    save_boundary_picture,
-    save_graph_picture,
-)
+from _output import add_out_argument
+from graph_perceptron import BACKENDS, one_hot_blue_first, save_pictures_and_check
 
 import mlpx
 from mlpx import graph as g
@@ -100,18 +94,10 @@ def main() -> None:
         print(f"{variable.name} = {value}")
     print(f"Accuracy: {accuracy:.1%}")
 
-    folder = output_folder(args.out, "graph_mlp")
-    written = [save_graph_picture(graph, folder / "mlp_graph.png")]
-    written.append(save_boundary_picture(
-        lambda grid: mlpx.to_numpy(session.run(p_output, {X: grid}))[:, 0], X_data, y,
-        folder / "mlp_boundary.png",
-        f"MLP, 2 hidden units (mlpx.graph, {args.backend}): accuracy {accuracy:.0%}"))
-    for path in written:
-        if path is not None:
-            print(f"wrote {path}")
-
-    if accuracy < 0.95:
-        sys.exit(f"accuracy {accuracy:.1%} is below 95 %")
+    save_pictures_and_check(
+        graph, lambda grid: mlpx.to_numpy(session.run(p_output, {X: grid}))[:, 0], X_data, y,
+        name="mlp", accuracy=accuracy, out=args.out,
+        title=f"MLP, 2 hidden units (mlpx.graph, {args.backend}): accuracy {accuracy:.0%}")
 
 
 if __name__ == "__main__":

@@ -99,6 +99,20 @@ def save_boundary_picture(prob_blue, X: np.ndarray, y: np.ndarray, path: Path,
     return path
 
 
+def save_pictures_and_check(graph: g.Graph, prob_blue, X: np.ndarray, y: np.ndarray, *,
+                            name: str, title: str, accuracy: float, out: str | None) -> None:
+    """Save ``<name>_graph`` and ``<name>_boundary``, print their paths, and exit with an
+    error when ``accuracy`` is below the tutorial's 95 %."""
+    folder = output_folder(out, f"graph_{name}")
+    written = [save_graph_picture(graph, folder / f"{name}_graph.png"),
+               save_boundary_picture(prob_blue, X, y, folder / f"{name}_boundary.png", title)]
+    for path in written:
+        if path is not None:
+            print(f"wrote {path}")
+    if accuracy < 0.95:
+        sys.exit(f"accuracy {accuracy:.1%} is below 95 %")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="numpy", choices=BACKENDS)
@@ -143,18 +157,10 @@ def main() -> None:
     print(f"Decision boundary: x2 = {-w[0] / w[1]:+.3f} x1 {-bias / w[1]:+.3f}")
     print(f"Accuracy: {accuracy:.1%}")
 
-    folder = output_folder(args.out, "graph_perceptron")
-    written = [save_graph_picture(graph, folder / "perceptron_graph.png")]
-    written.append(save_boundary_picture(
-        lambda grid: mlpx.to_numpy(session.run(p, {X: grid}))[:, 0], X_data, y,
-        folder / "perceptron_boundary.png",
-        f"Perceptron (mlpx.graph, {args.backend}): accuracy {accuracy:.0%}"))
-    for path in written:
-        if path is not None:
-            print(f"wrote {path}")
-
-    if accuracy < 0.95:
-        sys.exit(f"accuracy {accuracy:.1%} is below 95 %")
+    save_pictures_and_check(
+        graph, lambda grid: mlpx.to_numpy(session.run(p, {X: grid}))[:, 0], X_data, y,
+        name="perceptron", accuracy=accuracy, out=args.out,
+        title=f"Perceptron (mlpx.graph, {args.backend}): accuracy {accuracy:.0%}")
 
 
 if __name__ == "__main__":
