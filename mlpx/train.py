@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import math
 import operator
+import os
 import signal
 import threading
 import time
@@ -346,6 +347,9 @@ def _read_resume(path, model, optimizer, schedule, classes, n_samples: int) -> _
     """Read a checkpoint for ``fit(resume_from=path)`` and check it fits this fit."""
     from mlpx.io import _classes, expected_model_tensors, read_checkpoint
 
+    if not isinstance(path, (str, os.PathLike)):
+        raise MlpxTypeError(f"resume_from={path!r} must be the path of a file that "
+                            "mlpx.callbacks.Checkpoint wrote")
     config, tensors, checkpoint, path = read_checkpoint(path)
     where = f"resume_from={str(path)!r}"
     mine = {"layer_sizes": model.layer_sizes, "activations": model.activations,

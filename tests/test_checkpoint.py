@@ -329,3 +329,9 @@ def test_a_callback_can_pickle_and_save_the_model_during_fit(tmp_path):
         np.testing.assert_array_equal(got, want)
     for got, want in zip(_host(mlpx.load(tmp_path / "epoch1.safetensors")), _host(model)):
         np.testing.assert_array_equal(got, want)
+
+
+def test_resume_from_that_is_not_a_path_names_the_argument():
+    X, y = _data()
+    with pytest.raises(TypeError, match="resume_from=3.5"):
+        _model().fit(X, y, epochs=2, resume_from=3.5)

@@ -297,9 +297,12 @@ class Operation(Node):
         super().__init__(inputs, name, graph)
 
     def compute(self, *values, xp):
+        """The output from the inputs' values (arrays of the graph's backend)."""
         raise NotImplementedError
 
     def gradient(self, grad, *values, output, xp) -> tuple:
+        """One gradient per input, each of that input's shape, from ``grad`` (the
+        gradient of the loss with respect to ``output``); None where none is needed."""
         raise NotImplementedError
 
 
