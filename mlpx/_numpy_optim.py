@@ -7,15 +7,34 @@ pass scalars as 0-d arrays of the parameters' dtype (a Python float operand cost
 call about half a microsecond more, which matters on small networks).
 
 Only SGD, Adam and AdamW have a kernel; other optimizers run their reference ``update_``.
+Adam's nine NumPy passes become one where the optional C extension ``mlpx._kernels`` was
+built (``setup.py``): the same float operations in the same order, so the same bits.
+Setting the environment variable ``MLPX_PURE_NUMPY=1`` before importing mlpx turns it off.
 """
 
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
 from mlpx.optim import SGD, Adam, AdamW, Optimizer
+
+
+def _compiled_kernels():
+    """``mlpx._kernels``, or None where it was not built or ``MLPX_PURE_NUMPY`` is set."""
+    if os.environ.get("MLPX_PURE_NUMPY", "") not in ("", "0"):
+        return None
+    try:
+        from mlpx import _kernels
+    except ImportError:
+        return None
+    return _kernels
+
+
+#: The compiled kernels in use (None: the NumPy kernels run).
+kernels = _compiled_kernels()
 
 
 class FlatStep:
@@ -145,6 +164,30 @@ class _AdamStep(FlatStep):
         np.subtract(param, update, out=param)
 
 
+class _CompiledAdamStep(FlatStep):
+    """``_AdamStep``'s operations in one pass: ``mlpx._kernels.adam_step`` (bitwise equal).
+
+    It needs no scratch: m and v stay the state's own (contiguous) arrays.
+    """
+
+    def work_arrays(self) -> tuple:
+        for slot in self.optimizer.slots:
+            self.state[slot][0] = np.ascontiguousarray(self.state[slot][0])
+        beta1, beta2 = self.optimizer.beta1, self.optimizer.beta2
+        self.constants = (beta1, 1.0 - beta1, beta2, 1.0 - beta2)
+        return (self.param, self.grad, self.state["m"][0], self.state["v"][0])
+
+    def __call__(self, lr: float) -> None:
+        adam = self.optimizer
+        self.state["step"] += 1
+        step, lr = self.state["step"], float(lr)
+        v_correction_sqrt = math.sqrt(1.0 - adam.beta2**step)
+        step_size = lr * v_correction_sqrt / (1.0 - adam.beta1**step)
+        decay = 1.0 - lr * adam.weight_decay if isinstance(adam, AdamW) else None
+        kernels.adam_step(*self.arrays, *self.constants, step_size,
+                          adam.epsilon * v_correction_sqrt, decay)
+
+
 def flat_step(optimizer: Optimizer, state: dict, param, grad) -> FlatStep | None:
     """The kernel for ``optimizer`` on these flat vectors, or None to use ``update_``."""
     kind = type(optimizer)
@@ -152,5 +195,6 @@ def flat_step(optimizer: Optimizer, state: dict, param, grad) -> FlatStep | None
         return (_MomentumStep if optimizer.momentum else _SGDStep)(optimizer, state, param,
                                                                   grad)
     if kind in (Adam, AdamW):
-        return _AdamStep(optimizer, state, param, grad)
+        return (_AdamStep if kernels is None else _CompiledAdamStep)(optimizer, state, param,
+                                                                    grad)
     return None

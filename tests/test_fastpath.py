@@ -26,9 +26,9 @@ import pytest
 import mlpx
 import mlpx.train
 from mlpx import _numpy_fastpath as fastpath
-from mlpx import optim
+from mlpx import _numpy_optim, optim
 from mlpx._numpy_fastpath import NumpyEpochRunner
-from mlpx._numpy_optim import _AdamStep, _MomentumStep, _SGDStep, flat_step
+from mlpx._numpy_optim import _AdamStep, _CompiledAdamStep, _MomentumStep, _SGDStep, flat_step
 from mlpx.train import EpochRunner
 
 N_SAMPLES, N_FEATURES = 60, 4
@@ -248,7 +248,7 @@ def expected_step(optimizer):
     if type(optimizer) is optim.SGD:
         return _MomentumStep if optimizer.momentum else _SGDStep
     if type(optimizer) in (optim.Adam, optim.AdamW):
-        return _AdamStep
+        return _AdamStep if _numpy_optim.kernels is None else _CompiledAdamStep
     return type(None)  # RMSprop, Adagrad, user optimizers: Optimizer.update_
 
 
@@ -420,9 +420,19 @@ KERNEL_OPTIMIZERS = [
 ]
 
 
+@pytest.fixture(params=["compiled", "numpy"])
+def adam_kernel(request, monkeypatch):
+    """Run each kernel test with the compiled Adam (where built) and with the NumPy one."""
+    if request.param == "compiled" and _numpy_optim.kernels is None:
+        pytest.skip("mlpx._kernels is not built here")
+    if request.param == "numpy":
+        monkeypatch.setattr(_numpy_optim, "kernels", None)
+    return request.param
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("make_optimizer", KERNEL_OPTIMIZERS)
-def test_flat_step_is_bitwise_update_(make_optimizer, dtype):
+def test_flat_step_is_bitwise_update_(make_optimizer, dtype, adam_kernel):
     """Each FlatStep kernel does Optimizer.update_'s float operations: bitwise equal."""
     rng = np.random.default_rng(3)
     optimizer = make_optimizer()

@@ -1,0 +1,165 @@
+"""The optional compiled Adam kernel (``mlpx._kernels``) gives the NumPy kernel's bits.
+
+``mlpx._numpy_optim._CompiledAdamStep`` runs Adam in one C pass where ``setup.py`` could
+build the extension; ``_AdamStep`` (nine NumPy calls) is its reference, and
+``Optimizer.update_`` theirs (``tests/test_fastpath.py``). NumPy-only tests: they run in the
+numpy session. In CI (``CI`` set) the extension must have been built.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import mlpx
+from mlpx import _numpy_fastpath, _numpy_optim, optim
+from mlpx._numpy_optim import _AdamStep, _CompiledAdamStep
+
+kernels = _numpy_optim.kernels
+needs_kernels = pytest.mark.skipif(kernels is None, reason="mlpx._kernels is not built here")
+
+
+def test_the_kernel_is_built_in_ci():
+    """CI builds the package from source with a compiler: a silent fallback would hide it."""
+    if os.environ.get("CI", "") in ("", "0", "false") or os.environ.get("MLPX_PURE_NUMPY"):
+        pytest.skip("only CI requires the compiled kernel")
+    assert kernels is not None, "setup.py did not build mlpx._kernels"
+
+
+def _random_vectors(n: int, dtype, seed: int):
+    """Parameters, moments and gradients over many orders of magnitude, with zeros."""
+    rng = np.random.default_rng(seed)
+    scale = rng.choice(np.array([0.0, 1e-30, 1e-6, 1.0, 1e3, 1e20]), size=n)
+    grad = (rng.normal(size=n) * scale).astype(dtype)
+    param = rng.normal(size=n).astype(dtype)
+    return param, grad
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 1003, 70_001])
+@pytest.mark.parametrize("make_optimizer", [
+    pytest.param(lambda: optim.Adam(), id="adam"),
+    pytest.param(lambda: optim.Adam(beta1=0.5, beta2=0.9, epsilon=1e-3), id="adam-custom"),
+    pytest.param(lambda: optim.AdamW(weight_decay=0.3), id="adamw"),
+])
+def test_compiled_adam_is_bitwise_the_numpy_kernel(make_optimizer, n, dtype):
+    """Every length (vector bodies and remainders), both dtypes, many steps: same bits."""
+    optimizer = make_optimizer()
+    start, grad0 = _random_vectors(n, dtype, seed=n)
+    steps = {}
+    for kind in (_AdamStep, _CompiledAdamStep):
+        param, grad = start.copy(), np.zeros_like(start)
+        state = optimizer.init([param])
+        steps[kind] = (kind(optimizer, state, param, grad), param, grad, state)
+    for step, lr in enumerate([0.1, 1e-3, 0.5, 3e-2, 1e-5, 1.0]):
+        _, grad_t = _random_vectors(n, dtype, seed=1000 * n + step)
+        for kernel, _, grad, _ in steps.values():
+            grad[...] = grad_t if step else grad0
+            with np.errstate(over="ignore", invalid="ignore"):  # g^2 of 1e20 is inf
+                kernel(lr)
+        (_, p_numpy, _, s_numpy), (_, p_c, _, s_c) = steps.values()
+        np.testing.assert_array_equal(p_c, p_numpy, err_msg=f"param after step {step + 1}")
+        for slot in ("m", "v"):
+            np.testing.assert_array_equal(s_c[slot][0], s_numpy[slot][0], err_msg=slot)
+        assert s_c["step"] == s_numpy["step"] == step + 1
+        assert p_c.dtype == dtype
+
+
+@needs_kernels
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+def test_fit_with_the_compiled_kernel_is_bitwise_the_pure_numpy_fit(monkeypatch, optimizer):
+    """A whole float32 fit (shuffling, a short last batch, L2) ends with the same bits."""
+    X, y = mlpx.datasets.make_moons(200, noise=0.2, seed=1)
+    weights, kernels_used = {}, []
+
+    def recording_flat_step(*args):
+        kernels_used.append(type(_numpy_optim.flat_step(*args)))
+        return _numpy_optim.flat_step(*args)
+
+    monkeypatch.setattr(_numpy_fastpath, "flat_step", recording_flat_step)
+    for kind in ("compiled", "numpy"):
+        if kind == "numpy":
+            monkeypatch.setattr(_numpy_optim, "kernels", None)
+        model = mlpx.MLP([2, 16, 8, 2], activations=["relu", "tanh", "softmax"],
+                         dtype="float32", alpha=1e-3, seed=0)
+        history = model.fit(X, y, epochs=5, batch_size=48, optimizer=optimizer,
+                            learning_rate=0.01)
+        weights[kind] = ([np.asarray(p).copy() for p in model.params], history.history)
+    for compiled, pure in zip(weights["compiled"][0], weights["numpy"][0]):
+        np.testing.assert_array_equal(compiled, pure)
+    assert weights["compiled"][1]["loss"] == weights["numpy"][1]["loss"]
+    assert kernels_used == [_CompiledAdamStep, _AdamStep]
+
+
+def test_pure_numpy_environment_variable_turns_the_kernel_off():
+    code = "import mlpx._numpy_optim as o; print(o.kernels is None)"
+    for value, expected in (("1", "True"), ("0", str(kernels is None))):
+        env = {**os.environ, "MLPX_PURE_NUMPY": value}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        assert out == expected, value
+
+
+@needs_kernels
+class TestArgumentChecks:
+    """The private kernel refuses what would make it write out of bounds or alias."""
+
+    n = 16
+
+    def args(self, **replace):
+        arrays = {name: np.zeros(self.n, dtype=np.float32)
+                  for name in ("param", "grad", "m", "v")}
+        arrays.update(replace)
+        return [*arrays.values(), 0.9, 0.1, 0.999, 1e-3, 1e-3, 1e-8, None]
+
+    def test_valid_arguments_run(self):
+        kernels.adam_step(*self.args())
+
+    @pytest.mark.parametrize("name", ["param", "grad", "m", "v"])
+    def test_a_wrong_dtype_is_refused(self, name):
+        with pytest.raises((TypeError, ValueError), match="adam_step"):
+            kernels.adam_step(*self.args(**{name: np.zeros(self.n, dtype=np.int32)}))
+
+    def test_a_float16_param_is_refused(self):
+        with pytest.raises(TypeError, match="float32 or float64"):
+            kernels.adam_step(*self.args(**{name: np.zeros(self.n, dtype=np.float16)
+                                            for name in ("param", "grad", "m", "v")}))
+
+    def test_mixed_dtypes_are_refused(self):
+        with pytest.raises(ValueError, match="m must have param's dtype"):
+            kernels.adam_step(*self.args(m=np.zeros(self.n)))
+
+    def test_a_shorter_vector_is_refused(self):
+        with pytest.raises(ValueError, match="v must have param's dtype and length"):
+            kernels.adam_step(*self.args(v=np.zeros(self.n - 1, dtype=np.float32)))
+
+    def test_a_strided_vector_is_refused(self):
+        strided = np.zeros(2 * self.n, dtype=np.float32)[::2]
+        with pytest.raises(TypeError, match="grad must be a C-contiguous"):
+            kernels.adam_step(*self.args(grad=strided))
+
+    def test_a_read_only_param_is_refused(self):
+        read_only = np.zeros(self.n, dtype=np.float32)
+        read_only.flags.writeable = False
+        with pytest.raises(TypeError, match="param must be a C-contiguous, writable"):
+            kernels.adam_step(*self.args(param=read_only))
+
+    def test_shared_memory_is_refused(self):
+        both = np.zeros(self.n + 1, dtype=np.float32)
+        with pytest.raises(ValueError, match="m and v share memory"):
+            kernels.adam_step(*self.args(m=both[:-1], v=both[1:]))
+
+    def test_a_wrong_argument_count_is_refused(self):
+        with pytest.raises(TypeError, match="11 arguments"):
+            kernels.adam_step(*self.args()[:-1])
+
+    def test_a_non_number_scalar_is_refused(self):
+        arguments = self.args()
+        arguments[6] = "fast"
+        with pytest.raises(TypeError):
+            kernels.adam_step(*arguments)
