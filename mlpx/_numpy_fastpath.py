@@ -371,7 +371,7 @@ class _BatchPlan:
         self.first = self.hidden[0] if self.hidden else self.output
         self.output_gradient = output_gradient_class(grad_T, model)
 
-    def step(self, x_aug, z_T, y_T, row_weights=None) -> None:
+    def step(self, x_aug, z_T, y_T, row_weights=None, layer_updates=None) -> None:
         """Forward and backward for one batch; leaves the gradient in the flat buffer.
 
         Parameters
@@ -382,6 +382,10 @@ class _BatchPlan:
             Columns of the epoch buffers: receives the logits; holds the targets.
         row_weights : array of shape (n_rows,), optional
             Sample weights over their batch mean; scale each sample's output gradient.
+        layer_updates : list of callables, optional
+            One per layer, first layer first: the optimizer's update of that layer's
+            ``[W; b]``, called as soon as the layer's backward is done (its grad_x, which
+            needs the old W, included).
         """
         self.first.set_input(x_aug)
         for layer in self.hidden:
@@ -391,8 +395,12 @@ class _BatchPlan:
         if row_weights is not None:
             np.multiply(self.output.grad_T, row_weights, out=self.output.grad_T)
         self.output.backward()
-        for layer in reversed(self.hidden):
-            layer.backward()
+        if layer_updates is not None:
+            layer_updates[-1]()
+        for index in range(len(self.hidden) - 1, -1, -1):
+            self.hidden[index].backward()
+            if layer_updates is not None:
+                layer_updates[index]()
 
 
 # --- the runner --------------------------------------------------------------------------
@@ -406,6 +414,9 @@ class NumpyEpochRunner(EpochRunner):
     """
 
     INPUT_BUFFER_BYTES = 8 * 2**20
+    #: Networks with at least this many parameters update layer by layer (see
+    #: ``_layer_updates``): about 1 MiB of parameters, gradients and moments.
+    LAYER_UPDATES_FROM = 1 << 16
 
     def __init__(self, model, optimizer, X, Y, batch_size: int, callback_list, *,
                  weights=None, weight_scale: float = 1.0, initial_state=None,
@@ -431,6 +442,21 @@ class NumpyEpochRunner(EpochRunner):
         buffers = self._allocate_layers(batch_size)
         self._build_plans(buffers, _output_gradient_class(model, one_hot))
         self.optimizer_step = flat_step(optimizer, self.state, self.flat, self.grad_flat)
+        self.layer_updates = self._layer_updates()
+
+    def _layer_updates(self) -> list | None:
+        """Per-layer updates, where the optimizer kernel offers them and they pay.
+
+        Updating each layer right after its backward, rather than all parameters after the
+        whole backward, finds its gradient still in the cache; the results are the same
+        bits. Small networks fit in the cache anyway and would only pay more calls. The L2
+        penalty's gradient is added to the whole vector first, so it keeps the single step.
+        """
+        part = getattr(self.optimizer_step, "part", None)
+        if part is None or self.model.alpha or self.flat.shape[0] < self.LAYER_UPDATES_FROM:
+            return None
+        slices = self.model.param_slices()
+        return [part(weights[0], bias[1]) for weights, bias in zip(slices[0::2], slices[1::2])]
 
     def _allocate_inputs(self, batch_size: int, max_bytes: int) -> None:
         """X with a column of ones (made once per fit) and a buffer for a chunk of batches.
@@ -543,14 +569,18 @@ class NumpyEpochRunner(EpochRunner):
                     total = float(np.sum(self.W_epoch[rows]))
                     row_weights = self.R_epoch[rows]
                     np.multiply(self.W_epoch[rows], n_rows / total, out=row_weights)
-                plan.step(x_aug, z_T, y_T, row_weights)
                 penalty = 0.0
-                if model.alpha:
-                    l2 = model._l2_coefficient(total * self.weight_scale if weighted
-                                               else n_rows)
-                    penalty = self._add_penalty_gradient(l2)
+                if self.layer_updates is not None:
+                    self.optimizer_step.begin(lr)
+                    plan.step(x_aug, z_T, y_T, row_weights, self.layer_updates)
+                else:
+                    plan.step(x_aug, z_T, y_T, row_weights)
+                    if model.alpha:
+                        l2 = model._l2_coefficient(total * self.weight_scale if weighted
+                                                   else n_rows)
+                        penalty = self._add_penalty_gradient(l2)
+                    self.apply_update(self.grad_flat, lr)
                 penalty_sum += n_rows * penalty
-                self.apply_update(self.grad_flat, lr)
                 if callbacks.wants_batch_end:
                     self._call_batch_end(batch, z_T, y_T, penalty, row_weights)
                 if self.interrupt.requested:

@@ -167,7 +167,10 @@ class _AdamStep(FlatStep):
 class _CompiledAdamStep(FlatStep):
     """``_AdamStep``'s operations in one pass: ``mlpx._kernels.adam_step`` (bitwise equal).
 
-    It needs no scratch: m and v stay the state's own (contiguous) arrays.
+    It needs no scratch: m and v stay the state's own (contiguous) arrays. Besides the
+    whole-vector step, it can update a range of parameters at a time (``begin`` the step,
+    then call each ``part``), which the training loop uses to update each layer right after
+    its gradient is made, while that gradient is still in the cache.
     """
 
     def work_arrays(self) -> tuple:
@@ -177,15 +180,31 @@ class _CompiledAdamStep(FlatStep):
         self.constants = (beta1, 1.0 - beta1, beta2, 1.0 - beta2)
         return (self.param, self.grad, self.state["m"][0], self.state["v"][0])
 
-    def __call__(self, lr: float) -> None:
+    def begin(self, lr: float) -> None:
+        """Count a step and work out its step size, epsilon and decay for ``lr``."""
         adam = self.optimizer
         self.state["step"] += 1
         step, lr = self.state["step"], float(lr)
         v_correction_sqrt = math.sqrt(1.0 - adam.beta2**step)
-        step_size = lr * v_correction_sqrt / (1.0 - adam.beta1**step)
-        decay = 1.0 - lr * adam.weight_decay if isinstance(adam, AdamW) else None
-        kernels.adam_step(*self.arrays, *self.constants, step_size,
-                          adam.epsilon * v_correction_sqrt, decay)
+        self.step_constants = (
+            lr * v_correction_sqrt / (1.0 - adam.beta1**step),
+            adam.epsilon * v_correction_sqrt,
+            1.0 - lr * adam.weight_decay if isinstance(adam, AdamW) else None,
+        )
+
+    def part(self, start: int, stop: int):
+        """A function that applies the begun step to parameters ``start:stop``."""
+        views = tuple(array[start:stop] for array in self.arrays)
+        adam_step = kernels.adam_step
+
+        def update_part() -> None:
+            adam_step(*views, *self.constants, *self.step_constants)
+
+        return update_part
+
+    def __call__(self, lr: float) -> None:
+        self.begin(lr)
+        kernels.adam_step(*self.arrays, *self.constants, *self.step_constants)
 
 
 def flat_step(optimizer: Optimizer, state: dict, param, grad) -> FlatStep | None:

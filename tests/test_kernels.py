@@ -163,3 +163,80 @@ class TestArgumentChecks:
         arguments[6] = "fast"
         with pytest.raises(TypeError):
             kernels.adam_step(*arguments)
+
+
+# --- layer-by-layer updates ------------------------------------------------------------
+
+LAYER_UPDATE_CASES = [
+    pytest.param({}, id="adam"),
+    pytest.param({"optimizer": "adamw"}, id="adamw"),
+    pytest.param({"sizes": [2, 3]}, id="no-hidden-layer"),
+    pytest.param({"sizes": [2, 9, 7, 5, 3]}, id="three-hidden-layers"),
+    pytest.param({"sample_weight": True}, id="sample-weights"),
+    pytest.param({"tol": 1e-9}, id="tol"),
+    pytest.param({"dtype": "float64"}, id="float64"),
+    pytest.param({"batch_size": None}, id="full-batch"),
+]
+
+
+def _fit_recording_runner(monkeypatch, *, layer_updates_from: int, sizes=(2, 16, 8, 3),
+                          optimizer="adam", sample_weight=False, tol=None, dtype="float32",
+                          batch_size=40, alpha=0.0):
+    monkeypatch.setattr(_numpy_fastpath.NumpyEpochRunner, "LAYER_UPDATES_FROM",
+                        layer_updates_from)
+    runners = []
+    original_init = _numpy_fastpath.NumpyEpochRunner.__init__
+
+    def recording_init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        runners.append(self)
+
+    monkeypatch.setattr(_numpy_fastpath.NumpyEpochRunner, "__init__", recording_init)
+    X, y = mlpx.datasets.make_blobs(150, centers=3, n_features=2, seed=4)
+    weights = np.random.default_rng(0).uniform(0.5, 2, size=150) if sample_weight else None
+    model = mlpx.MLP(list(sizes), activations=["tanh"] * (len(sizes) - 2) + ["softmax"],
+                     dtype=dtype, alpha=alpha, seed=2)
+    history = model.fit(X, y, epochs=4, batch_size=batch_size, optimizer=optimizer,
+                        learning_rate=0.02, sample_weight=weights, tol=tol)
+    assert len(runners) == 1
+    return model, history, runners[0]
+
+
+@needs_kernels
+@pytest.mark.parametrize("case", LAYER_UPDATE_CASES)
+def test_layer_by_layer_updates_are_bitwise_the_whole_vector_step(monkeypatch, case):
+    """Updating each layer after its backward changes no bit of weights, moments or logs."""
+    by_layer, by_layer_history, runner = _fit_recording_runner(monkeypatch,
+                                                               layer_updates_from=0, **case)
+    assert runner.layer_updates is not None
+    whole, whole_history, runner = _fit_recording_runner(monkeypatch,
+                                                         layer_updates_from=10**9, **case)
+    assert runner.layer_updates is None
+    for a, b in zip(by_layer.params, whole.params):
+        np.testing.assert_array_equal(a, b)
+    for slot in ("m", "v"):
+        np.testing.assert_array_equal(by_layer.optimizer_state_[slot][0],
+                                      whole.optimizer_state_[slot][0])
+    assert by_layer.optimizer_state_["step"] == whole.optimizer_state_["step"]
+    for key, values in whole_history.history.items():
+        if key != "time":
+            assert by_layer_history.history[key] == values, key
+
+
+@needs_kernels
+def test_an_l2_penalty_keeps_the_whole_vector_step(monkeypatch):
+    """alpha adds its gradient to the whole vector before the step: no layer updates."""
+    _, _, runner = _fit_recording_runner(monkeypatch, layer_updates_from=0, alpha=1e-3)
+    assert runner.layer_updates is None
+
+
+@needs_kernels
+def test_large_networks_update_layer_by_layer_by_default():
+    X = np.random.default_rng(0).normal(size=(64, 300)).astype(np.float32)
+    y = np.arange(64) % 4
+    model = mlpx.MLP([300, 256, 4], activations=["relu", "softmax"], dtype="float32", seed=0)
+    n_params = sum(p.size for p in model.params)
+    assert n_params >= _numpy_fastpath.NumpyEpochRunner.LAYER_UPDATES_FROM
+    runner = _numpy_fastpath.NumpyEpochRunner(model, optim.Adam(), X, np.eye(4)[y].astype(
+        np.float32), 32, mlpx.callbacks.CallbackList([], model))
+    assert runner.layer_updates is not None and len(runner.layer_updates) == 2
