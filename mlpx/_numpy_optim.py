@@ -37,6 +37,16 @@ def _compiled_kernels():
 kernels = _compiled_kernels()
 
 
+def kernel_status() -> str:
+    """Whether Adam runs the compiled one-pass kernel here, and if not, why, in words."""
+    if kernels is not None:
+        return "compiled Adam kernel: yes"
+    if os.environ.get("MLPX_PURE_NUMPY", "") not in ("", "0"):
+        return "compiled Adam kernel: off (MLPX_PURE_NUMPY is set)"
+    return ("compiled Adam kernel: not built (no C compiler when mlpx was installed); NumPy "
+            "kernels run, with the same results, slower on large networks")
+
+
 class FlatStep:
     """One optimizer's step on a flat vector, with ``out=`` into preallocated scratch.
 

@@ -7,7 +7,8 @@ at learning rate 0.1 for 2000 epochs. It prints a header, a progress bar (standa
 the loss every ``--print-every`` epochs, and as its last line ``test accuracy: 0.980``
 (``test r2: 0.812`` for regression).
 
-``mlpx info`` lists the backends, whether each is usable here, its devices and version.
+``mlpx info`` lists the backends, whether each is usable here, its devices and version, and
+whether the compiled Adam kernel was built.
 
 Exit codes: 0 success, 1 training diverged (NaN/inf loss), 2 a bad option value or input
 (one line ``mlpx: error: ...`` on standard error, no traceback).
@@ -20,6 +21,7 @@ import csv
 import difflib
 import io
 import math
+import os
 import platform
 import sys
 import time
@@ -900,9 +902,11 @@ def run_info(args: argparse.Namespace) -> int:
     import array_api_compat
 
     from mlpx import __version__
+    from mlpx._numpy_optim import kernel_status
 
     print(f"mlpx {__version__}, python {platform.python_version()}, numpy {np.__version__}, "
           f"array-api-compat {array_api_compat.__version__}")
+    print(kernel_status())
     print()
     columns = ("backend", "usable", "devices", "note")
     print(format_table(backend_report(), columns))
@@ -958,3 +962,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mlpx: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `mlpx info | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -256,10 +256,30 @@ def test_info_lists_numpy_as_usable(capsys):
     code, lines, _ = run_cli(capsys, "info")
     assert code == 0
     assert lines[0].startswith("mlpx ") and "numpy" in lines[0] and "python" in lines[0]
-    assert lines[2].split()[:4] == ["backend", "usable", "devices", "note"]
-    rows = {line.split()[0]: line.split() for line in lines[3:] if line.strip()}
+    assert lines[1].startswith("compiled Adam kernel: ")
+    assert lines[3].split()[:4] == ["backend", "usable", "devices", "note"]
+    rows = {line.split()[0]: line.split() for line in lines[4:] if line.strip()}
     assert set(rows) == {"numpy", "cupy", "torch", "array_api_strict"}
     assert rows["numpy"][1:3] == ["yes", "cpu"]
+
+
+@pytest.mark.parametrize("kernels, env, expected", [
+    (object(), None, "compiled Adam kernel: yes"),
+    (None, "1", "compiled Adam kernel: off (MLPX_PURE_NUMPY is set)"),
+    (None, None, "compiled Adam kernel: not built (no C compiler"),
+])
+def test_info_says_whether_the_compiled_kernel_runs(capsys, monkeypatch, kernels, env,
+                                                    expected):
+    from mlpx import _numpy_optim
+
+    monkeypatch.setattr(_numpy_optim, "kernels", kernels)
+    if env is None:
+        monkeypatch.delenv("MLPX_PURE_NUMPY", raising=False)
+    else:
+        monkeypatch.setenv("MLPX_PURE_NUMPY", env)
+    code, lines, _ = run_cli(capsys, "info")
+    assert code == 0
+    assert lines[1].startswith(expected)
 
 
 def test_no_subcommand_prints_help(capsys):
