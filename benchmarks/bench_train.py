@@ -18,6 +18,7 @@ round-robin after a discarded warm-up round; tables give medians.
     python benchmarks/bench_train.py --configs moons --repeats 3
     python benchmarks/bench_train.py --threads 1 --json timings.json
     python benchmarks/bench_train.py --contenders floor,mlpx,torch-foreach
+    python benchmarks/bench_train.py --contenders floor,mlpx,mlpx-numpy  # the C kernel's gain
     python benchmarks/bench_train.py --backend cupy          # GPU: cuBLAS floor, adds "large"
 """
 
@@ -56,8 +57,9 @@ BETAS = (0.9, 0.999)
 EPSILON = 1e-8
 CPU_CONTENDERS = ("floor", "mlpx", "sklearn", "torch-eager", "torch-fused")
 GPU_CONTENDERS = ("floor", "mlpx", "torch-eager", "torch-fused")
-OPTIONAL_CONTENDERS = ("torch-foreach",)  # only when asked for with --contenders
-LIBRARY = {"mlpx": "mlpx", "sklearn": "sklearn", "torch-eager": "torch",
+# only when asked for with --contenders
+OPTIONAL_CONTENDERS = ("torch-foreach", "mlpx-numpy")
+LIBRARY = {"mlpx": "mlpx", "mlpx-numpy": "mlpx", "sklearn": "sklearn", "torch-eager": "torch",
            "torch-fused": "torch", "torch-foreach": "torch"}
 WATCHED_MODULES = ("mlpx", "sklearn", "torch", "cupy")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -410,7 +412,12 @@ def run_mlpx(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any
 
     seconds = timed(fit, synchronize)
     accuracy = float(model.score(data["X_test"], data["y_test"])) if task["score"] else None
-    return {"seconds": seconds, "accuracy": accuracy, "epochs_run": _epochs_run(histories[0])}
+    result = {"seconds": seconds, "accuracy": accuracy, "epochs_run": _epochs_run(histories[0])}
+    if task["backend"] == "numpy":
+        from mlpx._numpy_optim import kernel_status
+
+        result["note"] = kernel_status()
+    return result
 
 
 def run_sklearn(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -536,8 +543,8 @@ def run_torch(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, An
 
 
 WORKERS: dict[str, Callable[[dict[str, Any], dict[str, np.ndarray]], dict[str, Any]]] = {
-    "floor": run_floor, "mlpx": run_mlpx, "sklearn": run_sklearn, "torch-eager": run_torch,
-    "torch-fused": run_torch, "torch-foreach": run_torch,
+    "floor": run_floor, "mlpx": run_mlpx, "mlpx-numpy": run_mlpx, "sklearn": run_sklearn,
+    "torch-eager": run_torch, "torch-fused": run_torch, "torch-foreach": run_torch,
 }
 
 
@@ -678,6 +685,8 @@ def run_worker(job: Job, backend: str, threads: int, env: dict[str, str]) -> dic
     """
     command = [sys.executable, str(Path(__file__).resolve()), "--worker",
                job.task(backend, threads)]
+    if job.contender == "mlpx-numpy":  # mlpx with its NumPy kernels only
+        env = {**env, "MLPX_PURE_NUMPY": "1"}
     completed = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     lines = completed.stdout.strip().splitlines()
     if completed.returncode != 0 or not lines:
@@ -978,7 +987,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--contenders", default=None,
                         type=lambda t: _names(t, contenders, "--contenders"),
                         help=f"comma-separated from {','.join(contenders)} (default all but "
-                             "torch-foreach; no sklearn on cupy)")
+                             "torch-foreach and mlpx-numpy; no sklearn on cupy)")
     parser.add_argument("--repeats", type=int, default=None,
                         help="measured rounds (default 7, 2 with --quick)")
     parser.add_argument("--warmup", type=int, default=1, help="discarded rounds (default 1)")
