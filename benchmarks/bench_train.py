@@ -414,7 +414,7 @@ def run_mlpx(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any
     accuracy = float(model.score(data["X_test"], data["y_test"])) if task["score"] else None
     result = {"seconds": seconds, "accuracy": accuracy, "epochs_run": _epochs_run(histories[0])}
     if task["backend"] == "numpy":
-        from mlpx._numpy_optim import kernel_status
+        from mlpx._compiled import kernel_status
 
         result["note"] = kernel_status()
     return result

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mlpx import _compiled
 from mlpx._numpy_optim import flat_step
 from mlpx.activations import Activation
 from mlpx.losses import weighted_value
@@ -79,6 +80,20 @@ class _Relu(_Identity):
         mask = layer.scratch
         np.greater(layer.out_aug, self.zero, out=mask)  # a > 0 exactly where z > 0
         np.multiply(layer.grad_full, mask, out=layer.grad_full)
+
+
+class _CompiledRelu(_Identity):
+    """``_Relu``'s two operations, each one C pass (``mlpx._kernels``; the same bits)."""
+
+    def __init__(self, dtype=np.float64) -> None:
+        super().__init__(dtype)
+        self.relu_, self.relu_grad_ = _compiled.kernels.relu_, _compiled.kernels.relu_grad_
+
+    def forward(self, layer):
+        self.relu_(layer.out_aug)
+
+    def backward(self, layer):
+        self.relu_grad_(layer.grad_full, layer.out_aug)  # 1 > 0 keeps the zero column
 
 
 class _Tanh(_Identity):
@@ -137,6 +152,8 @@ _IN_PLACE_ACTIVATIONS = {"identity": _Identity, "relu": _Relu, "tanh": _Tanh,
 
 
 def _hidden_activation(activation: Activation, xp, dtype):
+    if activation.name == "relu" and _compiled.kernels is not None:
+        return _CompiledRelu(dtype)
     kernel = _IN_PLACE_ACTIVATIONS.get(activation.name)
     return kernel(dtype) if kernel is not None else _GenericActivation(activation, xp, dtype)
 

@@ -7,44 +7,18 @@ pass scalars as 0-d arrays of the parameters' dtype (a Python float operand cost
 call about half a microsecond more, which matters on small networks).
 
 Only SGD, Adam and AdamW have a kernel; other optimizers run their reference ``update_``.
-Adam's nine NumPy passes become one where the optional C extension ``mlpx._kernels`` was
-built (``setup.py``): the same float operations in the same order, so the same bits.
-Setting the environment variable ``MLPX_PURE_NUMPY=1`` before importing mlpx turns it off.
+Adam's nine NumPy passes become one where the optional C extension was built
+(:mod:`mlpx._compiled`): the same float operations in the same order, so the same bits.
 """
 
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 
+from mlpx import _compiled
 from mlpx.optim import SGD, Adam, AdamW, Optimizer
-
-
-def _compiled_kernels():
-    """``mlpx._kernels``, or None where it was not built or ``MLPX_PURE_NUMPY`` is set."""
-    if os.environ.get("MLPX_PURE_NUMPY", "") not in ("", "0"):
-        return None
-    try:
-        from mlpx import _kernels
-    except ImportError:
-        return None
-    return _kernels
-
-
-#: The compiled kernels in use (None: the NumPy kernels run).
-kernels = _compiled_kernels()
-
-
-def kernel_status() -> str:
-    """Whether Adam runs the compiled one-pass kernel here, and if not, why, in words."""
-    if kernels is not None:
-        return "compiled Adam kernel: yes"
-    if os.environ.get("MLPX_PURE_NUMPY", "") not in ("", "0"):
-        return "compiled Adam kernel: off (MLPX_PURE_NUMPY is set)"
-    return ("compiled Adam kernel: not built (no C compiler when mlpx was installed); NumPy "
-            "kernels run, with the same results, slower on large networks")
 
 
 class FlatStep:
@@ -188,6 +162,7 @@ class _CompiledAdamStep(FlatStep):
             self.state[slot][0] = np.ascontiguousarray(self.state[slot][0])
         beta1, beta2 = self.optimizer.beta1, self.optimizer.beta2
         self.constants = (beta1, 1.0 - beta1, beta2, 1.0 - beta2)
+        self.adam_step = _compiled.kernels.adam_step
         return (self.param, self.grad, self.state["m"][0], self.state["v"][0])
 
     def begin(self, lr: float) -> None:
@@ -205,7 +180,7 @@ class _CompiledAdamStep(FlatStep):
     def part(self, start: int, stop: int):
         """A function that applies the begun step to parameters ``start:stop``."""
         views = tuple(array[start:stop] for array in self.arrays)
-        adam_step = kernels.adam_step
+        adam_step = self.adam_step
 
         def update_part() -> None:
             adam_step(*views, *self.constants, *self.step_constants)
@@ -214,7 +189,7 @@ class _CompiledAdamStep(FlatStep):
 
     def __call__(self, lr: float) -> None:
         self.begin(lr)
-        kernels.adam_step(*self.arrays, *self.constants, *self.step_constants)
+        self.adam_step(*self.arrays, *self.constants, *self.step_constants)
 
 
 def flat_step(optimizer: Optimizer, state: dict, param, grad) -> FlatStep | None:
@@ -224,6 +199,6 @@ def flat_step(optimizer: Optimizer, state: dict, param, grad) -> FlatStep | None
         return (_MomentumStep if optimizer.momentum else _SGDStep)(optimizer, state, param,
                                                                   grad)
     if kind in (Adam, AdamW):
-        return (_AdamStep if kernels is None else _CompiledAdamStep)(optimizer, state, param,
-                                                                    grad)
+        step_class = _AdamStep if _compiled.kernels is None else _CompiledAdamStep
+        return step_class(optimizer, state, param, grad)
     return None

@@ -902,7 +902,7 @@ def run_info(args: argparse.Namespace) -> int:
     import array_api_compat
 
     from mlpx import __version__
-    from mlpx._numpy_optim import kernel_status
+    from mlpx._compiled import kernel_status
 
     print(f"mlpx {__version__}, python {platform.python_version()}, numpy {np.__version__}, "
           f"array-api-compat {array_api_compat.__version__}")

@@ -6,7 +6,8 @@ kernels, fused output gradients, the transposed output layer, chunked gathers of
 ``FlatStep`` optimizer kernels, the softmax cross-entropy epoch logs) is proven here to give
 the same numbers as the generic code: each case trains the same model twice from the same
 seed, once with the default runner and once with the generic runner forced, and compares
-the final parameters and every History key of every epoch.
+the final parameters and every History key of every epoch. Every test runs twice: with the
+compiled kernels of ``mlpx._kernels`` (where built) and with the NumPy kernels alone.
 
 The cases are a covering design, not the cartesian product: each axis (hidden activation,
 output and loss, optimizer, L2, batch size and shuffling, input chunks, depth, dtype) is
@@ -25,8 +26,8 @@ import pytest
 
 import mlpx
 import mlpx.train
+from mlpx import _compiled, optim
 from mlpx import _numpy_fastpath as fastpath
-from mlpx import _numpy_optim, optim
 from mlpx._numpy_fastpath import NumpyEpochRunner
 from mlpx._numpy_optim import _AdamStep, _CompiledAdamStep, _MomentumStep, _SGDStep, flat_step
 from mlpx.train import EpochRunner
@@ -229,8 +230,22 @@ def assert_same_training(fast_model, fast_histories, generic_model, generic_hist
 
 # --- which kernels a case should exercise ----------------------------------------------
 
-IN_PLACE = {"identity": fastpath._Identity, "relu": fastpath._Relu, "tanh": fastpath._Tanh,
-            "sigmoid": fastpath._Sigmoid}
+@pytest.fixture(autouse=True, params=["compiled", "numpy"])
+def kernels_mode(request, monkeypatch):
+    """Every test twice: with the compiled kernels (where built) and with NumPy's only."""
+    if request.param == "compiled" and _compiled.kernels is None:
+        pytest.skip("mlpx._kernels is not built here")
+    if request.param == "numpy":
+        monkeypatch.setattr(_compiled, "kernels", None)
+    return request.param
+
+
+def in_place_kernel(name: str):
+    """The activation kernel the fast path should pick for a hidden layer's ``name``."""
+    if name == "relu" and _compiled.kernels is not None:
+        return fastpath._CompiledRelu
+    return {"identity": fastpath._Identity, "relu": fastpath._Relu, "tanh": fastpath._Tanh,
+            "sigmoid": fastpath._Sigmoid}.get(name, fastpath._GenericActivation)
 
 
 def expected_output_gradient(cfg):
@@ -248,7 +263,7 @@ def expected_step(optimizer):
     if type(optimizer) is optim.SGD:
         return _MomentumStep if optimizer.momentum else _SGDStep
     if type(optimizer) in (optim.Adam, optim.AdamW):
-        return _AdamStep if _numpy_optim.kernels is None else _CompiledAdamStep
+        return _AdamStep if _compiled.kernels is None else _CompiledAdamStep
     return type(None)  # RMSprop, Adagrad, user optimizers: Optimizer.update_
 
 
@@ -261,8 +276,7 @@ def assert_kernels(cfg, record) -> None:
     runner = runners[-1]
     for _, plan, *_ in runner.batches:
         kinds = [type(layer.activation) for layer in plan.hidden]
-        assert kinds == [IN_PLACE.get(name, fastpath._GenericActivation)
-                         for name in cfg["hidden"]]
+        assert kinds == [in_place_kernel(name) for name in cfg["hidden"]]
         assert type(plan.output_gradient) is expected_output_gradient(cfg)
     assert type(runner.optimizer_step) is expected_step(runner.optimizer)
     if cfg["chunk_batches"] is not None:
@@ -420,19 +434,9 @@ KERNEL_OPTIMIZERS = [
 ]
 
 
-@pytest.fixture(params=["compiled", "numpy"])
-def adam_kernel(request, monkeypatch):
-    """Run each kernel test with the compiled Adam (where built) and with the NumPy one."""
-    if request.param == "compiled" and _numpy_optim.kernels is None:
-        pytest.skip("mlpx._kernels is not built here")
-    if request.param == "numpy":
-        monkeypatch.setattr(_numpy_optim, "kernels", None)
-    return request.param
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("make_optimizer", KERNEL_OPTIMIZERS)
-def test_flat_step_is_bitwise_update_(make_optimizer, dtype, adam_kernel):
+def test_flat_step_is_bitwise_update_(make_optimizer, dtype):
     """Each FlatStep kernel does Optimizer.update_'s float operations: bitwise equal."""
     rng = np.random.default_rng(3)
     optimizer = make_optimizer()

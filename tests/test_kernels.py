@@ -1,9 +1,10 @@
-"""The optional compiled Adam kernel (``mlpx._kernels``) gives the NumPy kernel's bits.
+"""The optional compiled kernels (``mlpx._kernels``) give the NumPy kernels' bits.
 
-``mlpx._numpy_optim._CompiledAdamStep`` runs Adam in one C pass where ``setup.py`` could
-build the extension; ``_AdamStep`` (nine NumPy calls) is its reference, and
-``Optimizer.update_`` theirs (``tests/test_fastpath.py``). NumPy-only tests: they run in the
-numpy session. In CI (``CI`` set) the extension must have been built.
+Where ``setup.py`` could build the extension, ``mlpx._numpy_optim._CompiledAdamStep`` runs
+Adam in one C pass (reference: ``_AdamStep``, nine NumPy calls, whose reference is
+``Optimizer.update_`` in ``tests/test_fastpath.py``), and ``_CompiledRelu`` relu and its
+gradient (reference: ``np.maximum(x, 0)`` and ``grad * (a > 0)``). NumPy-only tests: they
+run in the numpy session. In CI (``CI`` set) the extension must have been built.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import numpy as np
 import pytest
 
 import mlpx
-from mlpx import _numpy_fastpath, _numpy_optim, optim
+from mlpx import _compiled, _numpy_fastpath, _numpy_optim, optim
 from mlpx._numpy_optim import _AdamStep, _CompiledAdamStep
 
-kernels = _numpy_optim.kernels
+kernels = _compiled.kernels
 needs_kernels = pytest.mark.skipif(kernels is None, reason="mlpx._kernels is not built here")
 
 
@@ -72,8 +73,8 @@ def test_compiled_adam_is_bitwise_the_numpy_kernel(make_optimizer, n, dtype):
 
 @needs_kernels
 @pytest.mark.parametrize("optimizer", ["adam", "adamw"])
-def test_fit_with_the_compiled_kernel_is_bitwise_the_pure_numpy_fit(monkeypatch, optimizer):
-    """A whole float32 fit (shuffling, a short last batch, L2) ends with the same bits."""
+def test_fit_with_the_compiled_kernels_is_bitwise_the_pure_numpy_fit(monkeypatch, optimizer):
+    """A whole float32 relu fit (shuffling, a short last batch, L2): the same bits."""
     X, y = mlpx.datasets.make_moons(200, noise=0.2, seed=1)
     weights, kernels_used = {}, []
 
@@ -82,10 +83,18 @@ def test_fit_with_the_compiled_kernel_is_bitwise_the_pure_numpy_fit(monkeypatch,
         return _numpy_optim.flat_step(*args)
 
     monkeypatch.setattr(_numpy_fastpath, "flat_step", recording_flat_step)
+    relu_kernels_used = []
+
+    def recording_hidden_activation(*args):
+        relu_kernels_used.append(type(original_hidden_activation(*args)))
+        return original_hidden_activation(*args)
+
+    original_hidden_activation = _numpy_fastpath._hidden_activation
+    monkeypatch.setattr(_numpy_fastpath, "_hidden_activation", recording_hidden_activation)
     for kind in ("compiled", "numpy"):
         if kind == "numpy":
-            monkeypatch.setattr(_numpy_optim, "kernels", None)
-        model = mlpx.MLP([2, 16, 8, 2], activations=["relu", "tanh", "softmax"],
+            monkeypatch.setattr(_compiled, "kernels", None)
+        model = mlpx.MLP([2, 16, 8, 2], activations=["relu", "relu", "softmax"],
                          dtype="float32", alpha=1e-3, seed=0)
         history = model.fit(X, y, epochs=5, batch_size=48, optimizer=optimizer,
                             learning_rate=0.01)
@@ -94,15 +103,85 @@ def test_fit_with_the_compiled_kernel_is_bitwise_the_pure_numpy_fit(monkeypatch,
         np.testing.assert_array_equal(compiled, pure)
     assert weights["compiled"][1]["loss"] == weights["numpy"][1]["loss"]
     assert kernels_used == [_CompiledAdamStep, _AdamStep]
+    assert relu_kernels_used == [_numpy_fastpath._CompiledRelu] * 2 + [_numpy_fastpath._Relu] * 2
 
 
 def test_pure_numpy_environment_variable_turns_the_kernel_off():
-    code = "import mlpx._numpy_optim as o; print(o.kernels is None)"
+    code = "import mlpx._compiled as c; print(c.kernels is None)"
     for value, expected in (("1", "True"), ("0", str(kernels is None))):
         env = {**os.environ, "MLPX_PURE_NUMPY": value}
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                              text=True, check=True).stdout.strip()
         assert out == expected, value
+
+
+# --- relu ---------------------------------------------------------------------------------
+
+SPECIAL_VALUES = [0.0, -0.0, np.nan, -np.nan, np.inf, -np.inf, 1e-45, -1e-45, 1.0, -1.0, 3e38]
+
+
+def _relu_inputs(shape, dtype, seed):
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=shape) * rng.choice([1e-40, 1.0, 1e30], size=shape)
+    values.flat[:len(SPECIAL_VALUES)] = SPECIAL_VALUES[:values.size]
+    with np.errstate(over="ignore"):
+        return values.astype(dtype)
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1,), (7,), (13, 1), (32, 17), (256, 513), (3, 4, 5)])
+def test_compiled_relu_is_bitwise_numpy_maximum(shape, dtype):
+    """NaN kept, -0 made +0, subnormals, infinities: the bits of np.maximum(x, 0)."""
+    x = _relu_inputs(shape, dtype, seed=len(shape))
+    expected = np.maximum(x, np.asarray(0, dtype=dtype))
+    kernels.relu_(x)
+    assert x.dtype == dtype and x.shape == shape
+    np.testing.assert_array_equal(x.view(f"u{x.itemsize}"), expected.view(f"u{x.itemsize}"))
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1,), (7,), (32, 17), (256, 513)])
+def test_compiled_relu_gradient_is_bitwise_numpy(shape, dtype):
+    """grad * (a > 0): the signs of zero products and NaN as NumPy's boolean multiply."""
+    a = _relu_inputs(shape, dtype, seed=1)
+    grad = _relu_inputs(shape, dtype, seed=2)[::-1].copy()
+    with np.errstate(invalid="ignore"):
+        expected = grad * (a > 0)
+    kernels.relu_grad_(grad, a)
+    np.testing.assert_array_equal(grad.view(f"u{grad.itemsize}"),
+                                  expected.view(f"u{grad.itemsize}"))
+
+
+@needs_kernels
+class TestReluArgumentChecks:
+    def test_a_wrong_dtype_is_refused(self):
+        with pytest.raises(TypeError, match="relu_: x must be float32 or float64"):
+            kernels.relu_(np.zeros(4, dtype=np.int64))
+
+    def test_a_strided_array_is_refused(self):
+        with pytest.raises(TypeError, match="relu_: x must be a C-contiguous"):
+            kernels.relu_(np.zeros((4, 4), dtype=np.float32)[:, :2])
+
+    def test_a_read_only_gradient_is_refused(self):
+        grad = np.zeros(4, dtype=np.float32)
+        grad.flags.writeable = False
+        with pytest.raises(TypeError, match="relu_grad_: grad must be a C-contiguous, writable"):
+            kernels.relu_grad_(grad, np.zeros(4, dtype=np.float32))
+
+    def test_a_different_size_is_refused(self):
+        with pytest.raises(ValueError, match="a must have grad's dtype and size"):
+            kernels.relu_grad_(np.zeros(4, dtype=np.float32), np.zeros(5, dtype=np.float32))
+
+    def test_shared_memory_is_refused(self):
+        both = np.zeros(8, dtype=np.float32)
+        with pytest.raises(ValueError, match="grad and a share memory"):
+            kernels.relu_grad_(both[:4], both[2:6])
+
+    def test_a_wrong_argument_count_is_refused(self):
+        with pytest.raises(TypeError, match="2 arguments"):
+            kernels.relu_grad_(np.zeros(4, dtype=np.float32))
 
 
 @needs_kernels

@@ -1,0 +1,42 @@
+"""The optional compiled kernels (``mlpx._kernels``, built by ``setup.py`` from C).
+
+Where a C compiler was at hand when mlpx was installed, the NumPy fast path runs Adam's
+step, relu and relu's gradient as one pass each over memory instead of several NumPy calls.
+They do the same float operations in the same order, so the results are the same bits
+(``tests/test_kernels.py``). Without the module, or with the environment variable
+``MLPX_PURE_NUMPY=1`` set before mlpx is imported, the NumPy kernels run.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def _pure_numpy_requested() -> bool:
+    return os.environ.get("MLPX_PURE_NUMPY", "") not in ("", "0")
+
+
+def _load_kernels():
+    """``mlpx._kernels``, or None where it was not built or ``MLPX_PURE_NUMPY`` is set."""
+    if _pure_numpy_requested():
+        return None
+    try:
+        from mlpx import _kernels
+    except ImportError:
+        return None
+    return _kernels
+
+
+#: The compiled kernels in use (None: the NumPy kernels run). Read it at call time, not
+#: at import (``from mlpx._compiled import kernels`` would freeze it): tests switch it.
+kernels = _load_kernels()
+
+
+def kernel_status() -> str:
+    """Whether the compiled kernels run here, and if not, why, in words."""
+    if kernels is not None:
+        return "compiled kernels (Adam, relu): yes"
+    if _pure_numpy_requested():
+        return "compiled kernels (Adam, relu): off (MLPX_PURE_NUMPY is set)"
+    return ("compiled kernels (Adam, relu): not built (no C compiler when mlpx was installed); "
+            "NumPy kernels run, with the same results, slower on large networks")
