@@ -32,6 +32,10 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
+#if defined(_MSC_VER)
+#define restrict __restrict
+#endif
+
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define MLPX_CLONES __attribute__((target_clones("avx2", "default")))
 #else
