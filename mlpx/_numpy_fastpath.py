@@ -17,7 +17,8 @@ large ones by the GEMMs and by passes over memory, so this runner does the same 
   identity + squared error fused into a few in-place passes;
 - X copied once per fit beside its column of ones, and its rows gathered by index into a
   bounded input buffer (``np.take(..., out=)``), a chunk of whole batches at a time: for
-  small data one gather per epoch, for large data a few, never a shuffled copy of all of X;
+  small data one gather per epoch, for large batches one per batch (gathered just before
+  its GEMMs read it, so it is still in the cache), never a shuffled copy of all of X;
 - the optimizer's in-place step (``Optimizer.update_``) on the flat vectors;
 - each batch's output logits written straight into an epoch buffer, from which the epoch's
   loss and metric are computed once at its end.
@@ -430,7 +431,10 @@ class NumpyEpochRunner(EpochRunner):
     which rows of X are gathered (at least one batch).
     """
 
-    INPUT_BUFFER_BYTES = 8 * 2**20
+    #: About the size of a core's L2 cache: a batch of 256 MNIST rows (800 KB) is then
+    #: gathered on its own, just before its GEMMs, which measured 4-6% faster per fit than
+    #: 8 MiB chunks of 10 batches; small data still comes in one gather per epoch.
+    INPUT_BUFFER_BYTES = 1 * 2**20
     #: Networks with at least this many parameters update layer by layer (see
     #: ``_layer_updates``): about 1 MiB of parameters, gradients and moments.
     LAYER_UPDATES_FROM = 1 << 16
