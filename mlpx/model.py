@@ -376,13 +376,14 @@ class MLP:
         """
         features = self._features_unread(X, name=name)
         if isinstance(features, np.ndarray):
-            if features.dtype.kind == "f":
-                if not np.all(np.isfinite(features)):
+            if features.dtype.kind == "f" and features.size:
+                # min and max propagate NaN: two reductions, no temporary array of X's size
+                low, high = float(np.min(features)), float(np.max(features))
+                if not (math.isfinite(low) and math.isfinite(high)):
                     raise MlpxValueError(
                         f"{name} contains NaN or infinite values; drop or impute them first"
                     )
-                if features.size:
-                    self._check_fits_dtype(float(np.max(np.abs(features))), name=name)
+                self._check_fits_dtype(max(-low, high), name=name)
             return from_host(features, backend=self.backend, dtype=self.dtype)
         xp = self.xp
         if not bool(xp.all(xp.isfinite(features))):
