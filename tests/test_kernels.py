@@ -199,6 +199,12 @@ class TestArgumentChecks:
     def test_valid_arguments_run(self):
         kernels.adam_step(*self.args())
 
+    def test_empty_vectors_are_a_no_op(self):
+        empty = {name: np.zeros(0, dtype=np.float32) for name in ("param", "grad", "m", "v")}
+        kernels.adam_step(*self.args(**empty))
+        kernels.relu_(empty["param"])
+        kernels.relu_grad_(empty["grad"], empty["param"])
+
     @pytest.mark.parametrize("name", ["param", "grad", "m", "v"])
     def test_a_wrong_dtype_is_refused(self, name):
         with pytest.raises((TypeError, ValueError), match="adam_step"):
