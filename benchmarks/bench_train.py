@@ -762,14 +762,29 @@ def contender_label(name: str, runs: Runs) -> str:
     return f"{name} (fused unavailable: default Adam)" if runs.last("fell_back") else name
 
 
-def result_row(name: str, runs: Runs, config: Config, floor: float, mlpx_time: float,
-               gpu: bool) -> list[str]:
-    """One table row: median, samples/s, x floor, vs mlpx, [% of floor], accuracy, RSS."""
+def paired_ratio(runs: Runs, floor_runs: Runs | None) -> float:
+    """Median over the rounds of this contender's time over the floor's in the same round.
+
+    A shared host speeds up and slows down over minutes; the ratio within each round
+    cancels that drift, which the ratio of the two medians keeps. NaN unless both ran
+    every measured round.
+    """
+    if floor_runs is None or not runs.times or len(runs.times) != len(floor_runs.times):
+        return float("nan")
+    return statistics.median(t / f for t, f in zip(runs.times, floor_runs.times))
+
+
+def result_row(name: str, runs: Runs, config: Config, floor_runs: Runs | None,
+               mlpx_time: float, gpu: bool) -> list[str]:
+    """One table row: median, samples/s, x floor (two ways), vs mlpx, [% of floor], accuracy,
+    RSS."""
     median = runs.median
+    floor = floor_runs.median if floor_runs is not None else float("nan")
     accuracy = runs.last("accuracy")
     row = [contender_label(name, runs), _seconds(median),
            f"{config.n_train * config.epochs / median:,.0f}" if median == median else "n/a",
-           _ratio(median / floor), _ratio(median / mlpx_time)]
+           _ratio(median / floor), _ratio(paired_ratio(runs, floor_runs)),
+           _ratio(median / mlpx_time)]
     if gpu:
         row.append(f"{100 * floor / median:.0f}%" if median == median else "n/a")
     row += ["—" if accuracy is None else f"{accuracy:.3f}", f"{runs.peak_rss():.0f}"]
@@ -800,13 +815,13 @@ def config_notes(config: Config, results: dict[str, Runs]) -> list[str]:
 
 def config_report(config: Config, results: dict[str, Runs], gpu: bool) -> str:
     """Heading, Markdown table and footnotes for one config."""
-    floor = results["floor"].median if "floor" in results else float("nan")
+    floor_runs = results.get("floor")
     mlpx_time = results["mlpx"].median if "mlpx" in results else float("nan")
     accuracy = "train acc" if config.accuracy_on == "train" else "test acc"
-    header = ["contender", "median s", "samples/s", "x floor", "vs mlpx"]
+    header = ["contender", "median s", "samples/s", "x floor", "x floor, paired", "vs mlpx"]
     header += ["% of GEMM floor"] if gpu else []
     header += [accuracy, "peak RSS MiB"]
-    rows = [result_row(name, runs, config, floor, mlpx_time, gpu)
+    rows = [result_row(name, runs, config, floor_runs, mlpx_time, gpu)
             for name, runs in results.items() if runs.times]
     table = markdown_table(header, rows) if rows else "(no contender finished a measured fit)"
     lines = [f"### {config.name}: {config.describe()}", "", table, ""]
