@@ -73,6 +73,18 @@ def learning_rate_table(runs: dict, data) -> None:
           "tutorial: its reported test accuracy)")
 
 
+def save_boundary(model, X_test, y_test, data: str, learning_rate: float, path) -> None:
+    """The model's decision boundary over its test points, titled with the test accuracy."""
+    from mlpx import plot
+
+    accuracy = model.evaluate(X_test, y_test)["accuracy"]
+    save(plot.decision_boundary(
+        model, X_test, y_test,
+        title=f"MLP 2-16-8-1 on {data}: test accuracy {accuracy:.0%}\n"
+              f"({X_test.shape[0]} test points, lr {learning_rate}, {EPOCHS} epochs)"),
+        path)
+
+
 def save_figures(folder, moons, tutorial, runs: dict, circles, circles_model) -> None:
     """moons_boundary, moons_history, network, lr_comparison and circles_boundary PNGs."""
     import matplotlib.pyplot as plt
@@ -81,12 +93,7 @@ def save_figures(folder, moons, tutorial, runs: dict, circles, circles_model) ->
 
     X_train, X_test, y_train, y_test = moons
     model, history = tutorial
-    accuracy = model.evaluate(X_test, y_test)["accuracy"]
-    save(plot.decision_boundary(
-        model, X_test, y_test,
-        title=f"MLP 2-16-8-1 on moons: test accuracy {accuracy:.0%}\n"
-              f"({X_test.shape[0]} test points, lr 0.1, {EPOCHS} epochs)"),
-        folder / "moons_boundary.png")
+    save_boundary(model, X_test, y_test, "moons", 0.1, folder / "moons_boundary.png")
 
     figure = plot.history(history)
     figure.suptitle("MLP 2-16-8-1 on moons, full-batch gradient descent, lr 0.1 "
@@ -114,13 +121,8 @@ def save_figures(folder, moons, tutorial, runs: dict, circles, circles_model) ->
                     "rates" if len(runs) == 5 else "MLP 2-16-8-1 on moons: learning rates")
     save(figure, folder / "lr_comparison.png")
 
-    X_test_c, y_test_c = circles[1], circles[3]
-    accuracy = circles_model.evaluate(X_test_c, y_test_c)["accuracy"]
-    save(plot.decision_boundary(
-        circles_model, X_test_c, y_test_c,
-        title=f"MLP 2-16-8-1 on circles: test accuracy {accuracy:.0%}\n"
-              f"({X_test_c.shape[0]} test points, lr 0.5, {EPOCHS} epochs)"),
-        folder / "circles_boundary.png")
+    save_boundary(circles_model, circles[1], circles[3], "circles", 0.5,
+                  folder / "circles_boundary.png")
 
 
 def main() -> None:
