@@ -4,7 +4,8 @@ Where a C compiler was at hand when mlpx was installed, the NumPy fast path runs
 step, relu and relu's gradient as one pass each over memory instead of several NumPy calls.
 They do the same float operations in the same order, so the results are the same bits
 (``tests/test_kernels.py``). Without the module, or with the environment variable
-``MLPX_PURE_NUMPY=1`` set before mlpx is imported, the NumPy kernels run.
+``MLPX_PURE_NUMPY`` set to anything but "", 0, false, no or off before mlpx is imported, the
+NumPy kernels run.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import os
 
 
 def _pure_numpy_requested() -> bool:
-    return os.environ.get("MLPX_PURE_NUMPY", "") not in ("", "0")
+    value = os.environ.get("MLPX_PURE_NUMPY", "").strip().lower()
+    return value not in ("", "0", "false", "no", "off")
 
 
 def _load_kernels():

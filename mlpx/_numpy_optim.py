@@ -95,6 +95,17 @@ class _MomentumStep(FlatStep):
         np.subtract(param, scratch, out=param)
 
 
+def _adam_step_constants(adam: Adam, lr: float, step: int) -> tuple:
+    """(step_size, epsilon, decay) of ``Adam._apply`` at this step; decay None for Adam.
+
+    Bias correction folded into two scalars: ``p -= step_size * m / (sqrt(v) + epsilon)``.
+    """
+    v_correction_sqrt = math.sqrt(1.0 - adam.beta2**step)
+    decay = 1.0 - lr * adam.weight_decay if isinstance(adam, AdamW) else None
+    return (lr * v_correction_sqrt / (1.0 - adam.beta1**step),
+            adam.epsilon * v_correction_sqrt, decay)
+
+
 class _AdamStep(FlatStep):
     """Adam's step in ``Adam._apply``'s order of operations.
 
@@ -122,15 +133,12 @@ class _AdamStep(FlatStep):
         return self.param, self.grad, scratch, self.moments
 
     def scalars(self, lr, step):
-        adam = self.optimizer
-        v_correction_sqrt = math.sqrt(1.0 - adam.beta2**step)
-        self.step_size[...] = lr * v_correction_sqrt / (1.0 - adam.beta1**step)
-        self.epsilon[...] = adam.epsilon * v_correction_sqrt
-        decay = None
-        if isinstance(adam, AdamW):
-            self.decay[...] = 1.0 - lr * adam.weight_decay
-            decay = self.decay
-        return self.decays, self.increments, self.step_size, self.epsilon, decay
+        step_size, epsilon, decay = _adam_step_constants(self.optimizer, lr, step)
+        self.step_size[...], self.epsilon[...] = step_size, epsilon
+        if decay is not None:
+            self.decay[...] = decay
+        return (self.decays, self.increments, self.step_size, self.epsilon,
+                None if decay is None else self.decay)
 
     @staticmethod
     def apply(param, grad, scratch, moments, decays, increments, step_size, epsilon, decay):
@@ -167,15 +175,9 @@ class _CompiledAdamStep(FlatStep):
 
     def begin(self, lr: float) -> None:
         """Count a step and work out its step size, epsilon and decay for ``lr``."""
-        adam = self.optimizer
         self.state["step"] += 1
-        step, lr = self.state["step"], float(lr)
-        v_correction_sqrt = math.sqrt(1.0 - adam.beta2**step)
-        self.step_constants = (
-            lr * v_correction_sqrt / (1.0 - adam.beta1**step),
-            adam.epsilon * v_correction_sqrt,
-            1.0 - lr * adam.weight_decay if isinstance(adam, AdamW) else None,
-        )
+        self.step_constants = _adam_step_constants(self.optimizer, float(lr),
+                                                   self.state["step"])
 
     def part(self, start: int, stop: int):
         """A function that applies the begun step to parameters ``start:stop``."""

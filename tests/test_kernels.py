@@ -108,7 +108,9 @@ def test_fit_with_the_compiled_kernels_is_bitwise_the_pure_numpy_fit(monkeypatch
 
 def test_pure_numpy_environment_variable_turns_the_kernel_off():
     code = "import mlpx._compiled as c; print(c.kernels is None)"
-    for value, expected in (("1", "True"), ("0", str(kernels is None))):
+    built = str(kernels is None)
+    for value, expected in (("1", "True"), ("yes", "True"), ("0", built), ("false", built),
+                            (" Off ", built), ("", built)):
         env = {**os.environ, "MLPX_PURE_NUMPY": value}
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                              text=True, check=True).stdout.strip()
