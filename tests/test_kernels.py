@@ -327,3 +327,28 @@ def test_large_networks_update_layer_by_layer_by_default():
     runner = _numpy_fastpath.NumpyEpochRunner(model, optim.Adam(), X, np.eye(4)[y].astype(
         np.float32), 32, mlpx.callbacks.CallbackList([], model))
     assert runner.layer_updates is not None and len(runner.layer_updates) == 2
+
+
+@needs_kernels
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # overflow and NaN are the point
+def test_diverging_layer_by_layer_fit_restores_the_epoch_start(monkeypatch):
+    """NaN weights from the layer updates: NonFiniteLossError, the failing epoch's start kept."""
+    monkeypatch.setattr(_numpy_fastpath.NumpyEpochRunner, "LAYER_UPDATES_FROM", 0)
+    rng = np.random.default_rng(5)
+    X = (rng.normal(size=(60, 3)) * 1e3).astype(np.float32)  # not standardised
+    y = np.arange(60) % 3
+    model = mlpx.MLP([3, 8, 3], ["relu", "softmax"], dtype="float32", seed=0)
+    starts = []
+
+    class EpochStarts(mlpx.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            starts.append([np.array(p, copy=True) for p in self.model.params])
+
+    schedule = optim.StepDecay(1e-6, step_size=2, gamma=1e40)  # 1e34 from the third epoch
+    with pytest.raises(mlpx.NonFiniteLossError, match="training stopped in epoch 2"):
+        model.fit(X, y, epochs=20, batch_size=10, optimizer="adam", learning_rate=schedule,
+                  callbacks=[EpochStarts()])
+    assert len(starts) == 3 and not np.array_equal(starts[-1][0], starts[0][0])
+    for param, start in zip(model.params, starts[-1]):
+        assert np.all(np.isfinite(start))
+        assert param.tobytes() == start.tobytes()
