@@ -4,7 +4,9 @@ The same forward pass, backpropagation and optimizers train on NumPy, CuPy, PyTo
 array-api-strict arrays.
 """
 
-from mlpx import callbacks, datasets, optim
+# _numpy_fastpath: imported now, not at the first NumPy fit (mlpx.train imports it lazily,
+# as it imports mlpx.train), so that a first fit's time is all training.
+from mlpx import _numpy_fastpath, callbacks, datasets, optim  # noqa: F401
 from mlpx._backend import Backend, backend_report, resolve_backend, to_numpy
 from mlpx._errors import (
     BackendUnavailableError,

@@ -1,7 +1,8 @@
 """The optional compiled kernels (``mlpx._kernels``, built by ``setup.py`` from C).
 
 Where a C compiler was at hand when mlpx was installed, the NumPy fast path runs Adam's
-step, relu and relu's gradient as one pass each over memory instead of several NumPy calls.
+step, relu and relu's gradient as one pass each over memory instead of several NumPy calls,
+and gathers each batch's rows of X straight into its input buffer (no copy of X per fit).
 They do the same float operations in the same order, so the results are the same bits
 (``tests/test_kernels.py``). Without the module, or with the environment variable
 ``MLPX_PURE_NUMPY`` set to anything but "", 0, false, no or off before mlpx is imported, the
@@ -34,11 +35,14 @@ def _load_kernels():
 kernels = _load_kernels()
 
 
+_LABEL = "compiled kernels (Adam, relu, row gather)"
+
+
 def kernel_status() -> str:
     """Whether the compiled kernels run here, and if not, why, in words."""
     if kernels is not None:
-        return "compiled kernels (Adam, relu): yes"
+        return f"{_LABEL}: yes"
     if _pure_numpy_requested():
-        return "compiled kernels (Adam, relu): off (MLPX_PURE_NUMPY is set)"
-    return ("compiled kernels (Adam, relu): not built (no C compiler when mlpx was installed); "
-            "NumPy kernels run, with the same results, slower on large networks")
+        return f"{_LABEL}: off (MLPX_PURE_NUMPY is set)"
+    return (f"{_LABEL}: not built (no C compiler when mlpx was installed); NumPy kernels "
+            "run, with the same results, slower on large networks")

@@ -17,6 +17,9 @@
  * sqrt, division and the rest are correctly rounded in IEEE arithmetic, whatever the vector
  * width, so the AVX2 clone (GCC on x86-64 Linux) gives the same bits as the baseline one.
  *
+ * take_rows_ gathers rows of X by index into a buffer beside a column of ones (np.take
+ * needs a contiguous destination, which would mean a copy of all of X with the ones).
+ *
  * relu and its gradient are NumPy's np.maximum(x, 0) (NaN kept, -0 becomes +0) and
  * grad * (a > 0) in one pass each, with no boolean mask written in between.
  *
@@ -298,10 +301,135 @@ relu_grad_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+PyDoc_STRVAR(take_rows_doc,
+"take_rows_(source, rows, out)\n"
+"--\n\n"
+"out[i] = source[rows[i]] for every i: rows of a matrix gathered into a buffer whose rows\n"
+"may be longer (a view beside a column of ones, as the fast path keeps its inputs).\n\n"
+"Parameters\n"
+"----------\n"
+"source : C-contiguous float32 or float64 array of shape (n_samples, n_features)\n"
+"rows : C-contiguous integer array of shape (n_rows,), intp, each in [0, n_samples)\n"
+"out : writable array of source's dtype and shape (n_rows, n_features), each row\n"
+"    contiguous (any row stride); it must not share memory with source\n");
+
+/* The rows are scattered over source, so the hardware prefetcher cannot guess the next
+ * one: ask for the row two ahead while copying this one (25% faster from memory, measured
+ * on 256 rows of 784 floats; MSVC copies without the hint). */
+#define PREFETCH_AHEAD 2
+
+static void
+copy_rows(char *out, Py_ssize_t out_row_stride, const char *source, Py_ssize_t row_bytes,
+          const Py_ssize_t *rows, Py_ssize_t n_rows)
+{
+    for (Py_ssize_t i = 0; i < n_rows; i++) {
+#if defined(__GNUC__)
+        if (i + PREFETCH_AHEAD < n_rows) {
+            const char *ahead = source + rows[i + PREFETCH_AHEAD] * row_bytes;
+            for (Py_ssize_t byte = 0; byte < row_bytes; byte += 64) {
+                __builtin_prefetch(ahead + byte);
+            }
+        }
+#endif
+        memcpy(out + i * out_row_stride, source + rows[i] * row_bytes, (size_t)row_bytes);
+    }
+}
+
+static int
+is_intp(const Py_buffer *view)
+{
+    const char *format = view->format;
+    if (format != NULL && (format[0] == '<' || format[0] == '=' || format[0] == '@')) {
+        format++;
+    }
+    return format != NULL && format[0] != '\0' && format[1] == '\0' &&
+           strchr("nlq", format[0]) != NULL && view->itemsize == sizeof(Py_ssize_t);
+}
+
+static PyObject *
+take_rows_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer source, rows, out;
+    PyObject *result = NULL;
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "take_rows_ takes 3 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (get_array(args[0], &source, 0, "take_rows_", "source") < 0) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[1], &rows, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        PyErr_SetString(PyExc_TypeError, "take_rows_: rows must be a C-contiguous intp array");
+        PyBuffer_Release(&source);
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[2], &out, PyBUF_STRIDES | PyBUF_FORMAT | PyBUF_WRITABLE) < 0) {
+        PyErr_SetString(PyExc_TypeError,
+                        "take_rows_: out must be a writable array with contiguous rows");
+        PyBuffer_Release(&rows);
+        PyBuffer_Release(&source);
+        return NULL;
+    }
+    char code = dtype_code(&source);
+    if (code == 0 || source.ndim != 2) {
+        PyErr_SetString(PyExc_TypeError,
+                        "take_rows_: source must be a 2-D float32 or float64 array");
+    }
+    else if (!is_intp(&rows) || rows.ndim != 1) {
+        PyErr_SetString(PyExc_TypeError, "take_rows_: rows must be a 1-D intp array");
+    }
+    else if (dtype_code(&out) != code || out.ndim != 2 || out.shape[0] != rows.shape[0] ||
+             out.shape[1] != source.shape[1]) {
+        PyErr_SetString(PyExc_ValueError,
+                        "take_rows_: out must have source's dtype and shape (len(rows), "
+                        "source.shape[1])");
+    }
+    else if (out.shape[0] > 0 && out.shape[1] > 0 &&
+             (out.strides[1] != out.itemsize || out.strides[0] < out.shape[1] * out.itemsize)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "take_rows_: out's rows must be contiguous and must not overlap");
+    }
+    else {
+        const Py_ssize_t *indices = rows.buf;
+        Py_ssize_t n_rows = rows.shape[0], n_samples = source.shape[0];
+        Py_ssize_t row_bytes = source.shape[1] * source.itemsize;
+        const char *out_start = out.buf;
+        const char *out_end = out_start + (n_rows > 0 ? (n_rows - 1) * out.strides[0] : 0) +
+                              row_bytes;
+        const char *source_start = source.buf;
+        if (n_rows > 0 && row_bytes > 0 && out_start < source_start + source.len &&
+            source_start < out_end) {
+            PyErr_SetString(PyExc_ValueError, "take_rows_: out and source share memory");
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < n_rows; i++) {
+            if (indices[i] < 0 || indices[i] >= n_samples) {
+                PyErr_Format(PyExc_IndexError,
+                             "take_rows_: rows[%zd] = %zd is out of range for %zd rows", i,
+                             indices[i], n_samples);
+                goto done;
+            }
+        }
+        if (row_bytes > 0) {
+            Py_BEGIN_ALLOW_THREADS
+            copy_rows(out.buf, out.strides[0], source.buf, row_bytes, indices, n_rows);
+            Py_END_ALLOW_THREADS
+        }
+        result = Py_None;
+        Py_INCREF(result);
+    }
+done:
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&rows);
+    PyBuffer_Release(&source);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"adam_step", (PyCFunction)(void (*)(void))adam_step, METH_FASTCALL, adam_step_doc},
     {"relu_", relu_, METH_O, relu_doc},
     {"relu_grad_", (PyCFunction)(void (*)(void))relu_grad_, METH_FASTCALL, relu_grad_doc},
+    {"take_rows_", (PyCFunction)(void (*)(void))take_rows_, METH_FASTCALL, take_rows_doc},
     {NULL, NULL, 0, NULL},
 };
 

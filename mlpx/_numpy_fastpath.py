@@ -15,10 +15,11 @@ large ones by the GEMMs and by passes over memory, so this runner does the same 
   over the first; the GEMMs take the transposes as free views;
 - the output gradient of softmax + cross-entropy, sigmoid + binary cross-entropy and
   identity + squared error fused into a few in-place passes;
-- X copied once per fit beside its column of ones, and its rows gathered by index into a
-  bounded input buffer (``np.take(..., out=)``), a chunk of whole batches at a time: for
-  small data one gather per epoch, for large batches one per batch (gathered just before
-  its GEMMs read it, so it is still in the cache), never a shuffled copy of all of X;
+- rows of X gathered by index into a bounded input buffer beside its column of ones, a
+  chunk of whole batches at a time: for small data one gather per epoch, for large batches
+  one per batch (gathered just before its GEMMs read it, so it is still in the cache),
+  never a shuffled copy of all of X. The compiled ``take_rows_`` reads X itself; without
+  it X is copied once per fit beside its ones, for ``np.take(..., out=)``;
 - the optimizer's in-place step (``Optimizer.update_``) on the flat vectors;
 - each batch's output logits written straight into an epoch buffer, from which the epoch's
   loss and metric are computed once at its end.
@@ -480,20 +481,37 @@ class NumpyEpochRunner(EpochRunner):
         return [part(weights[0], bias[1]) for weights, bias in zip(slices[0::2], slices[1::2])]
 
     def _allocate_inputs(self, batch_size: int, max_bytes: int) -> None:
-        """X with a column of ones (made once per fit) and a buffer for a chunk of batches.
+        """A buffer for a chunk of batches, with a column of ones, and the rows' source.
 
-        Rows are gathered from ``X_aug`` into the contiguous chunk buffer: ``np.take`` into
-        a strided buffer (beside a ones column) is several times slower.
+        The compiled ``take_rows_`` copies rows of X straight beside the ones. Without it,
+        ``np.take`` needs a contiguous destination (into the strided view it is about 1.7
+        times slower), so X is copied once per fit beside its own column of ones
+        (``X_aug``) and whole rows are taken from that copy.
         """
         n_samples, n_features = self.X.shape
-        self.X_aug = np.empty((n_samples, n_features + 1), dtype=self.model.dtype)
-        self.X_aug[:, :-1] = self.X
-        self.X_aug[:, -1] = 1
-        self.X = None  # the runner needs only X_aug; let a converted copy of X go
-        row_bytes = (n_features + 1) * self.X_aug.itemsize
+        dtype = self.model.dtype
+        row_bytes = (n_features + 1) * np.dtype(dtype).itemsize
         batches_per_chunk = max(1, max_bytes // (row_bytes * batch_size))
         self.chunk_rows = min(n_samples, batches_per_chunk * batch_size)
-        self.inputs = np.empty((self.chunk_rows, n_features + 1), dtype=self.model.dtype)
+        self.inputs = np.empty((self.chunk_rows, n_features + 1), dtype=dtype)
+        self.inputs[:, -1] = 1
+        take_rows_ = getattr(_compiled.kernels, "take_rows_", None)
+        if take_rows_ is not None:
+            X = np.ascontiguousarray(self.X)
+
+            def gather(rows, out) -> None:
+                take_rows_(X, rows, out[:, :-1])
+        else:
+            X_aug = np.empty((n_samples, n_features + 1), dtype=dtype)
+            X_aug[:, :-1] = self.X
+            X_aug[:, -1] = 1
+
+            def gather(rows, out) -> None:
+                # clip: the rows are a permutation, so the bounds check can go
+                np.take(X_aug, rows, axis=0, out=out, mode="clip")
+        self.X = None  # ``gather`` holds what it reads; let a converted copy of X go
+        self.n_samples = n_samples
+        self.gather = gather
 
     def _allocate_layers(self, n_rows: int) -> dict:
         model, dtype = self.model, self.model.dtype
@@ -532,7 +550,7 @@ class NumpyEpochRunner(EpochRunner):
         self.batches = []
         for begin, end in self.bounds:
             chunk_begin = begin - begin % self.chunk_rows
-            chunk_end = min(chunk_begin + self.chunk_rows, self.X_aug.shape[0])
+            chunk_end = min(chunk_begin + self.chunk_rows, self.n_samples)
             self.batches.append((
                 (chunk_begin, chunk_end) if begin == chunk_begin else None,
                 plans[end - begin],
@@ -567,8 +585,8 @@ class NumpyEpochRunner(EpochRunner):
 
         None when ``self.interrupt`` was requested (after the step that saw it).
         """
-        model, callbacks, X_aug, inputs = self.model, self.callback_list, self.X_aug, self.inputs
-        order = np.arange(X_aug.shape[0]) if order is None else order
+        model, callbacks, gather, inputs = self.model, self.callback_list, self.gather, self.inputs
+        order = np.arange(self.n_samples) if order is None else np.asarray(order, dtype=np.intp)
         np.take(self.Y_T, order, axis=1, out=self.Y_T_epoch)
         weighted = self.weights is not None
         if weighted:
@@ -579,9 +597,7 @@ class NumpyEpochRunner(EpochRunner):
             for batch, (chunk, plan, x_aug, z_T, y_T, rows) in enumerate(self.batches):
                 if chunk is not None:
                     chunk_begin, chunk_end = chunk
-                    # clip: the rows are a permutation, so the bounds check can go
-                    np.take(X_aug, order[chunk_begin:chunk_end], axis=0,
-                            out=inputs[:chunk_end - chunk_begin], mode="clip")
+                    gather(order[chunk_begin:chunk_end], inputs[:chunk_end - chunk_begin])
                 if callbacks.wants_batch_begin:
                     callbacks.call("on_batch_begin", batch, {})
                     self.sync_from_model()

@@ -2,8 +2,9 @@
 
 Where ``setup.py`` could build the extension, ``mlpx._numpy_optim._CompiledAdamStep`` runs
 Adam in one C pass (reference: ``_AdamStep``, nine NumPy calls, whose reference is
-``Optimizer.update_`` in ``tests/test_fastpath.py``), and ``_CompiledRelu`` relu and its
-gradient (reference: ``np.maximum(x, 0)`` and ``grad * (a > 0)``). NumPy-only tests: they
+``Optimizer.update_`` in ``tests/test_fastpath.py``), ``_CompiledRelu`` relu and its
+gradient (reference: ``np.maximum(x, 0)`` and ``grad * (a > 0)``), and ``take_rows_`` the
+gather of a batch's rows of X (reference: ``X[rows]``). NumPy-only tests: they
 run in the numpy session. In CI (``CI`` set) the extension must have been built.
 """
 
@@ -250,6 +251,154 @@ class TestArgumentChecks:
         arguments[6] = "fast"
         with pytest.raises(TypeError):
             kernels.adam_step(*arguments)
+
+
+# --- gathering rows of X ---------------------------------------------------------------
+
+
+def _input_buffer(n_rows: int, n_features: int, dtype):
+    """A buffer like the fast path's: rows of n_features + 1, the last column all ones."""
+    buffer = np.full((n_rows, n_features + 1), np.nan, dtype=dtype)
+    buffer[:, -1] = 1
+    return buffer
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_features", [1, 2, 64, 785])
+def test_take_rows_is_x_indexed_by_rows_beside_the_ones(n_features, dtype):
+    rng = np.random.default_rng(n_features)
+    X = rng.normal(size=(300, n_features)).astype(dtype)
+    X[0, 0], X[1, 0] = -0.0, np.nan  # copied bit for bit
+    rows = np.concatenate([rng.permutation(300)[:200], [0, 0, 1, 299]])  # repeats allowed
+    buffer = _input_buffer(len(rows), n_features, dtype)
+    kernels.take_rows_(X, rows, buffer[:, :-1])
+    np.testing.assert_array_equal(buffer[:, :-1].view(np.uint8), X[rows].view(np.uint8))
+    assert np.all(buffer[:, -1] == 1)
+
+
+@needs_kernels
+def test_take_rows_of_no_rows_is_a_no_op():
+    buffer = _input_buffer(0, 3, np.float32)
+    kernels.take_rows_(np.zeros((5, 3), dtype=np.float32), np.zeros(0, dtype=np.intp),
+                       buffer[:, :-1])
+
+
+@needs_kernels
+class TestTakeRowsArgumentChecks:
+    """Anything that would read or write out of bounds is refused, before any copy."""
+
+    def args(self, **replace):
+        arguments = {"source": np.arange(12, dtype=np.float32).reshape(4, 3),
+                     "rows": np.array([3, 0], dtype=np.intp),
+                     "out": _input_buffer(2, 3, np.float32)[:, :-1]}
+        arguments.update(replace)
+        return arguments
+
+    def refused(self, error, match, **replace):
+        arguments = self.args(**replace)
+        before = arguments["out"].copy()
+        with pytest.raises(error, match=match):
+            kernels.take_rows_(*arguments.values())
+        np.testing.assert_array_equal(arguments["out"], before)
+
+    @pytest.mark.parametrize("bad_row", [-1, 4, 2**40])
+    def test_a_row_out_of_range_is_refused(self, bad_row):
+        self.refused(IndexError, rf"rows\[1\] = {bad_row} is out of range for 4 rows",
+                     rows=np.array([0, bad_row], dtype=np.intp))
+
+    def test_rows_of_another_integer_type_are_refused(self):
+        self.refused(TypeError, "rows must be a 1-D intp array",
+                     rows=np.array([3, 0], dtype=np.int32))
+
+    def test_a_different_dtype_is_refused(self):
+        self.refused(ValueError, "out must have source's dtype and shape",
+                     out=_input_buffer(2, 3, np.float64)[:, :-1])
+
+    def test_a_wrong_width_is_refused(self):
+        self.refused(ValueError, "out must have source's dtype and shape",
+                     out=_input_buffer(2, 4, np.float32)[:, :-1])
+
+    def test_a_wrong_number_of_rows_is_refused(self):
+        self.refused(ValueError, "out must have source's dtype and shape",
+                     out=_input_buffer(3, 3, np.float32)[:, :-1])
+
+    def test_strided_rows_of_out_are_refused(self):
+        self.refused(ValueError, "out's rows must be contiguous",
+                     out=np.zeros((2, 6), dtype=np.float32)[:, ::2])
+
+    def test_a_strided_source_is_refused(self):
+        with pytest.raises(TypeError, match="source must be a C-contiguous"):
+            kernels.take_rows_(np.zeros((4, 6), dtype=np.float32)[:, ::2],
+                               *list(self.args().values())[1:])
+
+    def test_an_integer_source_is_refused(self):
+        with pytest.raises(TypeError, match="source must be a 2-D float32 or float64"):
+            kernels.take_rows_(np.zeros((4, 3), dtype=np.int32),
+                               *list(self.args().values())[1:])
+
+    def test_a_read_only_out_is_refused(self):
+        out = _input_buffer(2, 3, np.float32)
+        out.flags.writeable = False
+        with pytest.raises(TypeError, match="out must be a writable array"):
+            kernels.take_rows_(*list(self.args().values())[:2], out[:, :-1])
+
+    def test_out_overlapping_source_is_refused(self):
+        base = np.zeros((8, 3), dtype=np.float32)
+        self.refused(ValueError, "out and source share memory", source=base[:4],
+                     out=base[3:5])  # out's first row is source's last
+
+    def test_out_just_after_source_is_allowed(self):
+        base = np.arange(24, dtype=np.float32).reshape(8, 3)
+        kernels.take_rows_(base[:4], np.array([3, 0], dtype=np.intp), base[4:6])
+        np.testing.assert_array_equal(base[4:6], base[[3, 0]])
+
+    def test_a_wrong_argument_count_is_refused(self):
+        with pytest.raises(TypeError, match="3 arguments"):
+            kernels.take_rows_(*list(self.args().values())[:2])
+
+
+@needs_kernels
+@pytest.mark.parametrize("layout", ["fortran", "strided", "float64-input"])
+def test_fits_gathering_from_any_x_layout_are_bitwise_the_pure_numpy_fit(monkeypatch, layout):
+    """X that is not the model's dtype in C order is converted once, then gathered from."""
+    rng = np.random.default_rng(3)
+    wide = rng.normal(size=(120, 10))
+    X = {"fortran": np.asfortranarray(wide[:, :5], dtype=np.float32),
+         "strided": wide.astype(np.float32)[:, ::2],
+         "float64-input": wide[:, :5]}[layout]
+    y = (wide[:, 0] + wide[:, 1] > 0).astype(int)
+    fitted = {}
+    for kind in ("compiled", "numpy"):
+        if kind == "numpy":
+            monkeypatch.setattr(_compiled, "kernels", None)
+        model = mlpx.MLP([X.shape[1], 8, 2], activations=["relu", "softmax"],
+                         dtype="float32", seed=0)
+        model.fit(X, y, epochs=3, batch_size=16, optimizer="adam", learning_rate=0.01)
+        fitted[kind] = [np.asarray(p).copy() for p in model.params]
+    for compiled, pure in zip(fitted["compiled"], fitted["numpy"]):
+        np.testing.assert_array_equal(compiled, pure)
+
+
+@needs_kernels
+def test_the_compiled_gather_makes_no_copy_of_x(monkeypatch):
+    """Without take_rows_, X is copied once beside a column of ones; with it, not at all."""
+    import tracemalloc
+
+    X = np.random.default_rng(0).normal(size=(20_000, 100)).astype(np.float32)  # 8 MB
+    y = np.arange(20_000) % 3
+    extra_bytes = {}
+    for kind in ("compiled", "numpy"):
+        if kind == "numpy":
+            monkeypatch.setattr(_compiled, "kernels", None)
+        model = mlpx.MLP([100, 4, 3], activations=["relu", "softmax"], dtype="float32",
+                         seed=0)
+        tracemalloc.start()
+        model.fit(X, y, epochs=1, batch_size=256, optimizer="adam")
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        extra_bytes[kind] = peak
+    assert extra_bytes["compiled"] < X.nbytes / 2 < X.nbytes < extra_bytes["numpy"]
 
 
 # --- layer-by-layer updates ------------------------------------------------------------
