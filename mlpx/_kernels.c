@@ -91,6 +91,72 @@ RELU_LOOP(relu_float64, double)
 RELU_GRAD_LOOP(relu_grad_float32, float)
 RELU_GRAD_LOOP(relu_grad_float64, double)
 
+/* Softmax + cross-entropy gradient, around NumPy's own np.exp (whose SIMD results differ
+ * from the C library's exp in the last bit). z, e and y are (k, n) matrices: k classes,
+ * one sample per column, rows contiguous. Columns go in blocks, so that a column's max or
+ * sum is kept on the stack while the rows stream by. The max is np.maximum's reduction
+ * (NaN wins) and the sum adds rows in order, as NumPy reduces over a leading axis. */
+#define SOFTMAX_BLOCK 256
+
+#define SOFTMAX_LOOPS(T)                                                                    \
+    MLPX_CLONES static void shift_by_max_##T(const char *z, Py_ssize_t z_stride, char *out, \
+                                              Py_ssize_t out_stride, Py_ssize_t k,         \
+                                              Py_ssize_t n)                                \
+    {                                                                                       \
+        T best[SOFTMAX_BLOCK];                                                              \
+        for (Py_ssize_t start = 0; start < n; start += SOFTMAX_BLOCK) {                     \
+            Py_ssize_t width = n - start < SOFTMAX_BLOCK ? n - start : SOFTMAX_BLOCK;       \
+            const T *first = (const T *)z + start;                                          \
+            for (Py_ssize_t j = 0; j < width; j++) {                                        \
+                best[j] = first[j];                                                         \
+            }                                                                               \
+            for (Py_ssize_t i = 1; i < k; i++) {                                            \
+                const T *row = (const T *)(z + i * z_stride) + start;                      \
+                for (Py_ssize_t j = 0; j < width; j++) {                                    \
+                    T acc = best[j], x = row[j];                                            \
+                    best[j] = (acc >= x || acc != acc) ? acc : x;                           \
+                }                                                                           \
+            }                                                                               \
+            for (Py_ssize_t i = 0; i < k; i++) {                                            \
+                const T *row = (const T *)(z + i * z_stride) + start;                      \
+                T *target = (T *)(out + i * out_stride) + start;                           \
+                for (Py_ssize_t j = 0; j < width; j++) {                                    \
+                    target[j] = row[j] - best[j];                                           \
+                }                                                                           \
+            }                                                                               \
+        }                                                                                   \
+    }                                                                                       \
+                                                                                            \
+    MLPX_CLONES static void softmax_minus_targets_##T(char *e, Py_ssize_t e_stride,        \
+                                                       const char *y, Py_ssize_t y_stride,  \
+                                                       Py_ssize_t k, Py_ssize_t n, T scale) \
+    {                                                                                       \
+        T total[SOFTMAX_BLOCK];                                                             \
+        for (Py_ssize_t start = 0; start < n; start += SOFTMAX_BLOCK) {                     \
+            Py_ssize_t width = n - start < SOFTMAX_BLOCK ? n - start : SOFTMAX_BLOCK;       \
+            const T *first = (const T *)e + start;                                          \
+            for (Py_ssize_t j = 0; j < width; j++) {                                        \
+                total[j] = first[j];                                                        \
+            }                                                                               \
+            for (Py_ssize_t i = 1; i < k; i++) {                                            \
+                const T *row = (const T *)(e + i * e_stride) + start;                      \
+                for (Py_ssize_t j = 0; j < width; j++) {                                    \
+                    total[j] = total[j] + row[j];                                           \
+                }                                                                           \
+            }                                                                               \
+            for (Py_ssize_t i = 0; i < k; i++) {                                            \
+                T *row = (T *)(e + i * e_stride) + start;                                  \
+                const T *target = (const T *)(y + i * y_stride) + start;                   \
+                for (Py_ssize_t j = 0; j < width; j++) {                                    \
+                    row[j] = (row[j] / total[j] - target[j]) * scale;                       \
+                }                                                                           \
+            }                                                                               \
+        }                                                                                   \
+    }
+
+SOFTMAX_LOOPS(float)
+SOFTMAX_LOOPS(double)
+
 /* An array argument: C-contiguous (any number of dimensions), writable where asked. */
 static int
 get_array(PyObject *obj, Py_buffer *view, int writable, const char *function,
@@ -301,6 +367,170 @@ relu_grad_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+/* A (rows, columns) float32 or float64 matrix whose rows are contiguous (any row stride,
+ * as a column slice of a wider matrix has), writable where asked. */
+static int
+get_matrix(PyObject *obj, Py_buffer *view, int writable, const char *function,
+           const char *name)
+{
+    int flags = PyBUF_STRIDES | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) {
+        PyErr_Format(PyExc_TypeError, "%s: %s must be a%s 2-D float32 or float64 array",
+                     function, name, writable ? " writable" : "");
+        return -1;
+    }
+    if (view->ndim != 2 || dtype_code(view) == 0) {
+        PyErr_Format(PyExc_TypeError, "%s: %s must be a%s 2-D float32 or float64 array",
+                     function, name, writable ? " writable" : "");
+    }
+    else if (view->shape[0] > 0 && view->shape[1] > 0 &&
+             (view->strides[1] != view->itemsize ||
+              view->strides[0] < view->shape[1] * view->itemsize)) {
+        PyErr_Format(PyExc_ValueError, "%s: %s's rows must be contiguous and must not overlap",
+                     function, name);
+    }
+    else {
+        return 0;
+    }
+    PyBuffer_Release(view);
+    return -1;
+}
+
+/* The bytes a matrix view spans, for the overlap test. */
+static const char *
+matrix_end(const Py_buffer *view)
+{
+    if (view->shape[0] == 0 || view->shape[1] == 0) {
+        return view->buf;
+    }
+    return (const char *)view->buf + (view->shape[0] - 1) * view->strides[0] +
+           view->shape[1] * view->itemsize;
+}
+
+/* By address range: column slices of one buffer count as overlapping, which is safe (the
+ * fast path never passes two of them). */
+static int
+matrices_overlap(const Py_buffer *a, const Py_buffer *b)
+{
+    const char *a_start = a->buf, *b_start = b->buf;
+    return a_start < matrix_end(b) && b_start < matrix_end(a);
+}
+
+/* Two matrices of one dtype and shape that share no memory. */
+static int
+same_matrix_shape(const Py_buffer *a, const Py_buffer *b, const char *function,
+                  const char *name_a, const char *name_b)
+{
+    if (dtype_code(a) != dtype_code(b) || a->shape[0] != b->shape[0] ||
+        a->shape[1] != b->shape[1]) {
+        PyErr_Format(PyExc_ValueError, "%s: %s must have %s's dtype and shape", function,
+                     name_b, name_a);
+        return 0;
+    }
+    if (matrices_overlap(a, b)) {
+        PyErr_Format(PyExc_ValueError, "%s: %s and %s share memory", function, name_a, name_b);
+        return 0;
+    }
+    return 1;
+}
+
+PyDoc_STRVAR(shift_by_max_doc,
+"shift_by_max_(z, out)\n"
+"--\n\n"
+"out = z - np.maximum.reduce(z, axis=0): each column less its largest value (NaN wins),\n"
+"the first step of a softmax over the classes of a transposed batch.\n\n"
+"Parameters\n"
+"----------\n"
+"z : float32 or float64 array of shape (n_classes, n_samples), rows contiguous\n"
+"out : writable array of z's dtype and shape, rows contiguous, not sharing z's memory\n");
+
+static PyObject *
+shift_by_max_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer z, out;
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "shift_by_max_ takes 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (get_matrix(args[0], &z, 0, "shift_by_max_", "z") < 0) {
+        return NULL;
+    }
+    if (get_matrix(args[1], &out, 1, "shift_by_max_", "out") < 0) {
+        PyBuffer_Release(&z);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    if (same_matrix_shape(&z, &out, "shift_by_max_", "z", "out")) {
+        if (z.shape[0] > 0 && z.shape[1] > 0) {
+            if (dtype_code(&z) == 'f') {
+                shift_by_max_float(z.buf, z.strides[0], out.buf, out.strides[0], z.shape[0],
+                                   z.shape[1]);
+            }
+            else {
+                shift_by_max_double(z.buf, z.strides[0], out.buf, out.strides[0], z.shape[0],
+                                    z.shape[1]);
+            }
+        }
+        result = Py_None;
+        Py_INCREF(result);
+    }
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&z);
+    return result;
+}
+
+PyDoc_STRVAR(softmax_minus_targets_doc,
+"softmax_minus_targets_(e, y, scale)\n"
+"--\n\n"
+"e = (e / np.add.reduce(e, axis=0) - y) * scale in place: from the exponentials of the\n"
+"shifted logits to the softmax cross-entropy gradient (scale = 1 / n_samples).\n\n"
+"Parameters\n"
+"----------\n"
+"e : writable float32 or float64 array of shape (n_classes, n_samples), rows contiguous\n"
+"y : array of e's dtype and shape, rows contiguous, not sharing e's memory\n"
+"scale : float\n"
+"    Rounded to e's dtype before use.\n");
+
+static PyObject *
+softmax_minus_targets_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer e, y;
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "softmax_minus_targets_ takes 3 arguments (%zd given)",
+                     nargs);
+        return NULL;
+    }
+    double scale = PyFloat_AsDouble(args[2]);
+    if (scale == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (get_matrix(args[0], &e, 1, "softmax_minus_targets_", "e") < 0) {
+        return NULL;
+    }
+    if (get_matrix(args[1], &y, 0, "softmax_minus_targets_", "y") < 0) {
+        PyBuffer_Release(&e);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    if (same_matrix_shape(&e, &y, "softmax_minus_targets_", "e", "y")) {
+        if (e.shape[0] > 0 && e.shape[1] > 0) {
+            if (dtype_code(&e) == 'f') {
+                softmax_minus_targets_float(e.buf, e.strides[0], y.buf, y.strides[0],
+                                            e.shape[0], e.shape[1], (float)scale);
+            }
+            else {
+                softmax_minus_targets_double(e.buf, e.strides[0], y.buf, y.strides[0],
+                                             e.shape[0], e.shape[1], scale);
+            }
+        }
+        result = Py_None;
+        Py_INCREF(result);
+    }
+    PyBuffer_Release(&y);
+    PyBuffer_Release(&e);
+    return result;
+}
+
 PyDoc_STRVAR(take_rows_doc,
 "take_rows_(source, rows, out)\n"
 "--\n\n"
@@ -308,10 +538,10 @@ PyDoc_STRVAR(take_rows_doc,
 "may be longer (a view beside a column of ones, as the fast path keeps its inputs).\n\n"
 "Parameters\n"
 "----------\n"
-"source : C-contiguous float32 or float64 array of shape (n_samples, n_features)\n"
-"rows : C-contiguous integer array of shape (n_rows,), intp, each in [0, n_samples)\n"
-"out : writable array of source's dtype and shape (n_rows, n_features), each row\n"
-"    contiguous (any row stride); it must not share memory with source\n");
+"source : float32 or float64 array of shape (n_samples, n_features), rows contiguous\n"
+"rows : C-contiguous intp array of shape (n_rows,), each in [0, n_samples)\n"
+"out : writable array of source's dtype and shape (n_rows, n_features), rows contiguous\n"
+"    (any row stride), not sharing source's memory\n");
 
 /* The rows are scattered over source, so the hardware prefetcher cannot guess the next
  * one: ask for the row two ahead while copying this one (25% faster from memory, measured
@@ -319,19 +549,21 @@ PyDoc_STRVAR(take_rows_doc,
 #define PREFETCH_AHEAD 2
 
 static void
-copy_rows(char *out, Py_ssize_t out_row_stride, const char *source, Py_ssize_t row_bytes,
-          const Py_ssize_t *rows, Py_ssize_t n_rows)
+copy_rows(char *out, Py_ssize_t out_row_stride, const char *source,
+          Py_ssize_t source_row_stride, Py_ssize_t row_bytes, const Py_ssize_t *rows,
+          Py_ssize_t n_rows)
 {
     for (Py_ssize_t i = 0; i < n_rows; i++) {
 #if defined(__GNUC__)
         if (i + PREFETCH_AHEAD < n_rows) {
-            const char *ahead = source + rows[i + PREFETCH_AHEAD] * row_bytes;
+            const char *ahead = source + rows[i + PREFETCH_AHEAD] * source_row_stride;
             for (Py_ssize_t byte = 0; byte < row_bytes; byte += 64) {
                 __builtin_prefetch(ahead + byte);
             }
         }
 #endif
-        memcpy(out + i * out_row_stride, source + rows[i] * row_bytes, (size_t)row_bytes);
+        memcpy(out + i * out_row_stride, source + rows[i] * source_row_stride,
+               (size_t)row_bytes);
     }
 }
 
@@ -355,7 +587,7 @@ take_rows_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Format(PyExc_TypeError, "take_rows_ takes 3 arguments (%zd given)", nargs);
         return NULL;
     }
-    if (get_array(args[0], &source, 0, "take_rows_", "source") < 0) {
+    if (get_matrix(args[0], &source, 0, "take_rows_", "source") < 0) {
         return NULL;
     }
     if (PyObject_GetBuffer(args[1], &rows, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
@@ -363,45 +595,26 @@ take_rows_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyBuffer_Release(&source);
         return NULL;
     }
-    if (PyObject_GetBuffer(args[2], &out, PyBUF_STRIDES | PyBUF_FORMAT | PyBUF_WRITABLE) < 0) {
-        PyErr_SetString(PyExc_TypeError,
-                        "take_rows_: out must be a writable array with contiguous rows");
+    if (get_matrix(args[2], &out, 1, "take_rows_", "out") < 0) {
         PyBuffer_Release(&rows);
         PyBuffer_Release(&source);
         return NULL;
     }
-    char code = dtype_code(&source);
-    if (code == 0 || source.ndim != 2) {
-        PyErr_SetString(PyExc_TypeError,
-                        "take_rows_: source must be a 2-D float32 or float64 array");
-    }
-    else if (!is_intp(&rows) || rows.ndim != 1) {
+    if (!is_intp(&rows) || rows.ndim != 1) {
         PyErr_SetString(PyExc_TypeError, "take_rows_: rows must be a 1-D intp array");
     }
-    else if (dtype_code(&out) != code || out.ndim != 2 || out.shape[0] != rows.shape[0] ||
+    else if (dtype_code(&out) != dtype_code(&source) || out.shape[0] != rows.shape[0] ||
              out.shape[1] != source.shape[1]) {
         PyErr_SetString(PyExc_ValueError,
                         "take_rows_: out must have source's dtype and shape (len(rows), "
                         "source.shape[1])");
     }
-    else if (out.shape[0] > 0 && out.shape[1] > 0 &&
-             (out.strides[1] != out.itemsize || out.strides[0] < out.shape[1] * out.itemsize)) {
-        PyErr_SetString(PyExc_ValueError,
-                        "take_rows_: out's rows must be contiguous and must not overlap");
+    else if (matrices_overlap(&source, &out)) {
+        PyErr_SetString(PyExc_ValueError, "take_rows_: out and source share memory");
     }
     else {
         const Py_ssize_t *indices = rows.buf;
         Py_ssize_t n_rows = rows.shape[0], n_samples = source.shape[0];
-        Py_ssize_t row_bytes = source.shape[1] * source.itemsize;
-        const char *out_start = out.buf;
-        const char *out_end = out_start + (n_rows > 0 ? (n_rows - 1) * out.strides[0] : 0) +
-                              row_bytes;
-        const char *source_start = source.buf;
-        if (n_rows > 0 && row_bytes > 0 && out_start < source_start + source.len &&
-            source_start < out_end) {
-            PyErr_SetString(PyExc_ValueError, "take_rows_: out and source share memory");
-            goto done;
-        }
         for (Py_ssize_t i = 0; i < n_rows; i++) {
             if (indices[i] < 0 || indices[i] >= n_samples) {
                 PyErr_Format(PyExc_IndexError,
@@ -410,9 +623,11 @@ take_rows_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 goto done;
             }
         }
+        Py_ssize_t row_bytes = source.shape[1] * source.itemsize;
         if (row_bytes > 0) {
             Py_BEGIN_ALLOW_THREADS
-            copy_rows(out.buf, out.strides[0], source.buf, row_bytes, indices, n_rows);
+            copy_rows(out.buf, out.strides[0], source.buf, source.strides[0], row_bytes,
+                      indices, n_rows);
             Py_END_ALLOW_THREADS
         }
         result = Py_None;
@@ -430,6 +645,10 @@ static PyMethodDef methods[] = {
     {"relu_", relu_, METH_O, relu_doc},
     {"relu_grad_", (PyCFunction)(void (*)(void))relu_grad_, METH_FASTCALL, relu_grad_doc},
     {"take_rows_", (PyCFunction)(void (*)(void))take_rows_, METH_FASTCALL, take_rows_doc},
+    {"shift_by_max_", (PyCFunction)(void (*)(void))shift_by_max_, METH_FASTCALL,
+     shift_by_max_doc},
+    {"softmax_minus_targets_", (PyCFunction)(void (*)(void))softmax_minus_targets_,
+     METH_FASTCALL, softmax_minus_targets_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -205,6 +205,25 @@ class _SoftmaxCrossEntropyGradient(_OutputGradient):
         np.multiply(grad_T, self.inv_rows, out=grad_T)
 
 
+class _CompiledSoftmaxCrossEntropyGradient(_OutputGradient):
+    """``_SoftmaxCrossEntropyGradient`` as two C passes around NumPy's exp (the same bits).
+
+    ``np.exp`` stays NumPy's: its SIMD results differ from the C library's in the last bit.
+    """
+
+    def __init__(self, grad_T, model) -> None:
+        super().__init__(grad_T, model)
+        self.shift_by_max_ = _compiled.kernels.shift_by_max_
+        self.softmax_minus_targets_ = _compiled.kernels.softmax_minus_targets_
+        self.scale = float(self.inv_rows)
+
+    def __call__(self, z_T, y_T) -> None:
+        grad_T = self.grad_T
+        self.shift_by_max_(z_T, grad_T)  # z - max over the classes
+        np.exp(grad_T, out=grad_T)
+        self.softmax_minus_targets_(grad_T, y_T, self.scale)  # (e / sum e - y) / n
+
+
 class _SigmoidCrossEntropyGradient(_OutputGradient):
     """(sigmoid(z) - y) / n."""
 
@@ -237,7 +256,10 @@ def _is_one_hot(Y) -> bool:
 def _output_gradient_class(model, one_hot: bool):
     output_activation, loss = model.layers[-1].activation.name, model.loss.name
     if output_activation == "softmax" and loss == "categorical_crossentropy" and one_hot:
-        return _SoftmaxCrossEntropyGradient  # probability rows need the generic formula
+        # probability rows (not one-hot) need the generic formula
+        if hasattr(_compiled.kernels, "softmax_minus_targets_"):
+            return _CompiledSoftmaxCrossEntropyGradient
+        return _SoftmaxCrossEntropyGradient
     if output_activation == "sigmoid" and loss == "binary_crossentropy":
         return _SigmoidCrossEntropyGradient
     if output_activation == "identity" and loss == "mse":

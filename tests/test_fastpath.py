@@ -251,6 +251,8 @@ def in_place_kernel(name: str):
 def expected_output_gradient(cfg):
     output = cfg["output"]
     if output == "softmax" and cfg["targets"] == "labels":
+        if _compiled.kernels is not None:
+            return fastpath._CompiledSoftmaxCrossEntropyGradient
         return fastpath._SoftmaxCrossEntropyGradient
     if output == "sigmoid" and cfg["loss"] in (None, "binary_crossentropy"):
         return fastpath._SigmoidCrossEntropyGradient

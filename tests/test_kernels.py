@@ -4,7 +4,9 @@ Where ``setup.py`` could build the extension, ``mlpx._numpy_optim._CompiledAdamS
 Adam in one C pass (reference: ``_AdamStep``, nine NumPy calls, whose reference is
 ``Optimizer.update_`` in ``tests/test_fastpath.py``), ``_CompiledRelu`` relu and its
 gradient (reference: ``np.maximum(x, 0)`` and ``grad * (a > 0)``), and ``take_rows_`` the
-gather of a batch's rows of X (reference: ``X[rows]``). NumPy-only tests: they
+gather of a batch's rows of X (reference: ``X[rows]``), and ``shift_by_max_`` with
+``softmax_minus_targets_`` the softmax cross-entropy gradient (reference:
+``_SoftmaxCrossEntropyGradient``, seven NumPy calls). NumPy-only tests: they
 run in the numpy session. In CI (``CI`` set) the extension must have been built.
 """
 
@@ -328,9 +330,15 @@ class TestTakeRowsArgumentChecks:
                      out=np.zeros((2, 6), dtype=np.float32)[:, ::2])
 
     def test_a_strided_source_is_refused(self):
-        with pytest.raises(TypeError, match="source must be a C-contiguous"):
+        with pytest.raises(ValueError, match="source's rows must be contiguous"):
             kernels.take_rows_(np.zeros((4, 6), dtype=np.float32)[:, ::2],
                                *list(self.args().values())[1:])
+
+    def test_a_source_with_a_row_stride_is_read_row_by_row(self):
+        wide = np.arange(24, dtype=np.float32).reshape(4, 6)
+        out = _input_buffer(2, 3, np.float32)
+        kernels.take_rows_(wide[:, 2:5], self.args()["rows"], out[:, :-1])
+        np.testing.assert_array_equal(out[:, :-1], wide[[3, 0], 2:5])
 
     def test_an_integer_source_is_refused(self):
         with pytest.raises(TypeError, match="source must be a 2-D float32 or float64"):
@@ -340,7 +348,7 @@ class TestTakeRowsArgumentChecks:
     def test_a_read_only_out_is_refused(self):
         out = _input_buffer(2, 3, np.float32)
         out.flags.writeable = False
-        with pytest.raises(TypeError, match="out must be a writable array"):
+        with pytest.raises(TypeError, match="out must be a writable 2-D float32"):
             kernels.take_rows_(*list(self.args().values())[:2], out[:, :-1])
 
     def test_out_overlapping_source_is_refused(self):
@@ -399,6 +407,104 @@ def test_the_compiled_gather_makes_no_copy_of_x(monkeypatch):
         tracemalloc.stop()
         extra_bytes[kind] = peak
     assert extra_bytes["compiled"] < X.nbytes / 2 < X.nbytes < extra_bytes["numpy"]
+
+
+# --- the softmax cross-entropy gradient ---------------------------------------------------
+
+
+def _softmax_gradients(z_T, y_T, gradient_class):
+    """grad_T from ``gradient_class``, in a column slice of a wider buffer (as in a fit)."""
+    n_classes, n_rows = z_T.shape
+    wide = np.full((n_classes, n_rows + 5), np.nan, dtype=z_T.dtype)
+    grad_T = wide[:, 2:2 + n_rows]
+    gradient_class(grad_T, model=None)(z_T, y_T)
+    assert np.isnan(wide[:, :2]).all() and np.isnan(wide[:, 2 + n_rows:]).all()
+    return grad_T
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_classes, n_rows", [(1, 5), (2, 1), (2, 32), (3, 255), (10, 256),
+                                               (10, 257), (7, 600), (300, 9)])
+def test_compiled_softmax_gradient_is_bitwise_the_numpy_one(n_classes, n_rows, dtype):
+    rng = np.random.default_rng(n_classes * 1000 + n_rows)
+    scale = rng.choice(np.array([1e-3, 1.0, 30.0, 1e4]), size=(1, n_rows + 3))
+    wide_z = (rng.normal(size=(n_classes, n_rows + 3)) * scale).astype(dtype)
+    z_T = wide_z[:, 1:1 + n_rows]  # a column slice, as the epoch buffer's batch is
+    z_T[:, 0] = 0.0  # a tie, with -0 in the second row
+    if n_classes > 1:
+        z_T[1, 0] = -0.0
+    if n_rows > 3:
+        z_T[0, 1] = np.nan  # NaN wins the max; the column's gradient is NaN
+        z_T[:, 2] = np.inf if n_classes == 1 else [np.inf, -np.inf] + [0.0] * (n_classes - 2)
+        z_T[:, 3] = -np.inf
+    labels = rng.integers(0, n_classes, size=n_rows)
+    y_T = np.zeros((n_classes, n_rows + 4), dtype=dtype)[:, 2:2 + n_rows]
+    y_T[labels, np.arange(n_rows)] = 1
+    with np.errstate(all="ignore"):
+        compiled = _softmax_gradients(z_T, y_T,
+                                      _numpy_fastpath._CompiledSoftmaxCrossEntropyGradient)
+        reference = _softmax_gradients(z_T, y_T, _numpy_fastpath._SoftmaxCrossEntropyGradient)
+    np.testing.assert_array_equal(compiled.view(f"u{compiled.itemsize}"),
+                                  reference.view(f"u{reference.itemsize}"))
+
+
+@needs_kernels
+class TestSoftmaxArgumentChecks:
+    def matrix(self, shape=(3, 4), dtype=np.float32):
+        return np.zeros(shape, dtype=dtype)
+
+    def test_a_different_shape_is_refused(self):
+        with pytest.raises(ValueError, match="shift_by_max_: out must have z's dtype and shape"):
+            kernels.shift_by_max_(self.matrix(), self.matrix((3, 5)))
+        with pytest.raises(ValueError, match="y must have e's dtype and shape"):
+            kernels.softmax_minus_targets_(self.matrix(), self.matrix((2, 4)), 0.25)
+
+    def test_a_different_dtype_is_refused(self):
+        with pytest.raises(ValueError, match="out must have z's dtype and shape"):
+            kernels.shift_by_max_(self.matrix(), self.matrix(dtype=np.float64))
+
+    def test_an_integer_matrix_is_refused(self):
+        with pytest.raises(TypeError, match="z must be a 2-D float32 or float64 array"):
+            kernels.shift_by_max_(self.matrix(dtype=np.int32), self.matrix())
+
+    def test_a_vector_is_refused(self):
+        with pytest.raises(TypeError, match="e must be a writable 2-D float32 or float64"):
+            kernels.softmax_minus_targets_(np.zeros(4, dtype=np.float32), self.matrix(), 1.0)
+
+    def test_strided_columns_are_refused(self):
+        with pytest.raises(ValueError, match="out's rows must be contiguous"):
+            kernels.shift_by_max_(self.matrix(), self.matrix((3, 8))[:, ::2])
+
+    def test_a_read_only_output_is_refused(self):
+        read_only = self.matrix()
+        read_only.flags.writeable = False
+        with pytest.raises(TypeError, match="out must be a writable"):
+            kernels.shift_by_max_(self.matrix(), read_only)
+
+    def test_shared_memory_is_refused(self):
+        both = self.matrix((3, 8))
+        with pytest.raises(ValueError, match="z and out share memory"):
+            kernels.shift_by_max_(both[:, :4], both[:, 3:7])
+        with pytest.raises(ValueError, match="e and y share memory"):
+            kernels.softmax_minus_targets_(both[:, :4], both[:, 2:6], 1.0)
+
+    def test_adjacent_matrices_are_allowed(self):
+        both = np.arange(24, dtype=np.float32).reshape(6, 4)
+        kernels.shift_by_max_(both[:3], both[3:])
+        np.testing.assert_array_equal(both[3:], both[:3] - both[:3].max(axis=0))
+
+    def test_a_wrong_argument_count_is_refused(self):
+        with pytest.raises(TypeError, match="3 arguments"):
+            kernels.softmax_minus_targets_(self.matrix(), self.matrix())
+
+    def test_a_non_number_scale_is_refused(self):
+        with pytest.raises(TypeError):
+            kernels.softmax_minus_targets_(self.matrix(), self.matrix(), "1/n")
+
+    def test_empty_matrices_are_a_no_op(self):
+        kernels.shift_by_max_(self.matrix((0, 4)), self.matrix((0, 4)))
+        kernels.softmax_minus_targets_(self.matrix((3, 0)), self.matrix((3, 0)), 1.0)
 
 
 # --- layer-by-layer updates ------------------------------------------------------------
