@@ -578,6 +578,21 @@ is_intp(const Py_buffer *view)
            strchr("nlq", format[0]) != NULL && view->itemsize == sizeof(Py_ssize_t);
 }
 
+/* Every index in [0, n_samples), or an IndexError naming the first that is not. */
+static int
+check_rows(const Py_buffer *rows, Py_ssize_t n_samples, const char *function)
+{
+    const Py_ssize_t *indices = rows->buf;
+    for (Py_ssize_t i = 0; i < rows->shape[0]; i++) {
+        if (indices[i] < 0 || indices[i] >= n_samples) {
+            PyErr_Format(PyExc_IndexError, "%s: rows[%zd] = %zd is out of range for %zd rows",
+                         function, i, indices[i], n_samples);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static PyObject *
 take_rows_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -614,14 +629,9 @@ take_rows_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     else {
         const Py_ssize_t *indices = rows.buf;
-        Py_ssize_t n_rows = rows.shape[0], n_samples = source.shape[0];
-        for (Py_ssize_t i = 0; i < n_rows; i++) {
-            if (indices[i] < 0 || indices[i] >= n_samples) {
-                PyErr_Format(PyExc_IndexError,
-                             "take_rows_: rows[%zd] = %zd is out of range for %zd rows", i,
-                             indices[i], n_samples);
-                goto done;
-            }
+        Py_ssize_t n_rows = rows.shape[0];
+        if (check_rows(&rows, source.shape[0], "take_rows_") < 0) {
+            goto done;
         }
         Py_ssize_t row_bytes = source.shape[1] * source.itemsize;
         if (row_bytes > 0) {
