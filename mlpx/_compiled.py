@@ -1,8 +1,9 @@
 """The optional compiled kernels (``mlpx._kernels``, built by ``setup.py`` from C).
 
 Where a C compiler was at hand when mlpx was installed, the NumPy fast path runs Adam's
-step, relu and relu's gradient as one pass each over memory instead of several NumPy calls,
-and gathers each batch's rows of X straight into its input buffer (no copy of X per fit).
+step, relu, relu's gradient and the softmax cross-entropy gradient as one pass each over
+memory instead of several NumPy calls, and gathers each batch's rows of X straight into its
+input buffer (no copy of X per fit).
 They do the same float operations in the same order, so the results are the same bits
 (``tests/test_kernels.py``). Without the module, or with the environment variable
 ``MLPX_PURE_NUMPY`` set to anything but "", 0, false, no or off before mlpx is imported, the
@@ -35,7 +36,7 @@ def _load_kernels():
 kernels = _load_kernels()
 
 
-_LABEL = "compiled kernels (Adam, relu, row gather)"
+_LABEL = "compiled kernels (Adam, relu, softmax gradient, row gather)"
 
 
 def kernel_status() -> str:

@@ -20,6 +20,9 @@
  * take_rows_ gathers rows of X by index into a buffer beside a column of ones (np.take
  * needs a contiguous destination, which would mean a copy of all of X with the ones).
  *
+ * shift_by_max_ and softmax_minus_targets_ are the softmax cross-entropy gradient's seven
+ * NumPy calls as two passes, before and after NumPy's own np.exp.
+ *
  * relu and its gradient are NumPy's np.maximum(x, 0) (NaN kept, -0 becomes +0) and
  * grad * (a > 0) in one pass each, with no boolean mask written in between.
  *

@@ -14,7 +14,8 @@ large ones by the GEMMs and by passes over memory, so this runner does the same 
   reduces over a short last axis (softmax over 2 or 10 classes) several times slower than
   over the first; the GEMMs take the transposes as free views;
 - the output gradient of softmax + cross-entropy, sigmoid + binary cross-entropy and
-  identity + squared error fused into a few in-place passes;
+  identity + squared error fused into a few in-place passes (softmax's into two C passes
+  around ``np.exp`` where ``mlpx._kernels`` was built);
 - rows of X gathered by index into a bounded input buffer beside its column of ones, a
   chunk of whole batches at a time: for small data one gather per epoch, for large batches
   one per batch (gathered just before its GEMMs read it, so it is still in the cache),

@@ -256,17 +256,20 @@ def test_info_lists_numpy_as_usable(capsys):
     code, lines, _ = run_cli(capsys, "info")
     assert code == 0
     assert lines[0].startswith("mlpx ") and "numpy" in lines[0] and "python" in lines[0]
-    assert lines[1].startswith("compiled kernels (Adam, relu, row gather): ")
+    assert lines[1].startswith(f"{KERNELS}: ")
     assert lines[3].split()[:4] == ["backend", "usable", "devices", "note"]
     rows = {line.split()[0]: line.split() for line in lines[4:] if line.strip()}
     assert set(rows) == {"numpy", "cupy", "torch", "array_api_strict"}
     assert rows["numpy"][1:3] == ["yes", "cpu"]
 
 
+KERNELS = "compiled kernels (Adam, relu, softmax gradient, row gather)"
+
+
 @pytest.mark.parametrize("kernels, env, expected", [
-    (object(), None, "compiled kernels (Adam, relu, row gather): yes"),
-    (None, "1", "compiled kernels (Adam, relu, row gather): off (MLPX_PURE_NUMPY is set)"),
-    (None, None, "compiled kernels (Adam, relu, row gather): not built (no C compiler"),
+    (object(), None, f"{KERNELS}: yes"),
+    (None, "1", f"{KERNELS}: off (MLPX_PURE_NUMPY is set)"),
+    (None, None, f"{KERNELS}: not built (no C compiler"),
 ])
 def test_info_says_whether_the_compiled_kernel_runs(capsys, monkeypatch, kernels, env,
                                                     expected):
