@@ -19,8 +19,7 @@ large ones by the GEMMs and by passes over memory, so this runner does the same 
 - rows of X gathered by index into a bounded input buffer beside its column of ones, a
   chunk of whole batches at a time: for small data one gather per epoch, for large batches
   one per batch (gathered just before its GEMMs read it, so it is still in the cache),
-  never a shuffled copy of all of X. The compiled ``take_rows_`` reads X itself; without
-  it X is copied once per fit beside its ones, for ``np.take(..., out=)``;
+  never a copy of X (the compiled ``take_rows_``, or ``np.take(..., out=)``);
 - the optimizer's in-place step (``Optimizer.update_``) on the flat vectors;
 - each batch's output logits written straight into an epoch buffer, from which the epoch's
   loss and metric are computed once at its end.
@@ -504,12 +503,12 @@ class NumpyEpochRunner(EpochRunner):
         return [part(weights[0], bias[1]) for weights, bias in zip(slices[0::2], slices[1::2])]
 
     def _allocate_inputs(self, batch_size: int, max_bytes: int) -> None:
-        """A buffer for a chunk of batches, with a column of ones, and the rows' source.
+        """A buffer for a chunk of batches, with a column of ones, and its gather from X.
 
-        The compiled ``take_rows_`` copies rows of X straight beside the ones. Without it,
-        ``np.take`` needs a contiguous destination (into the strided view it is about 1.7
-        times slower), so X is copied once per fit beside its own column of ones
-        (``X_aug``) and whole rows are taken from that copy.
+        Rows of X are copied by index straight beside the ones: by the compiled
+        ``take_rows_`` where it was built, else by ``np.take`` into the strided view (2-3
+        times slower than into a contiguous buffer, which is still cheaper than a copy of
+        all of X with its own ones column, and holds no second X in memory).
         """
         n_samples, n_features = self.X.shape
         dtype = self.model.dtype
@@ -519,20 +518,15 @@ class NumpyEpochRunner(EpochRunner):
         self.inputs = np.empty((self.chunk_rows, n_features + 1), dtype=dtype)
         self.inputs[:, -1] = 1
         take_rows_ = getattr(_compiled.kernels, "take_rows_", None)
-        if take_rows_ is not None:
-            X = np.ascontiguousarray(self.X)
+        X = np.ascontiguousarray(self.X) if take_rows_ is not None else self.X
 
-            def gather(rows, out) -> None:
+        def gather(rows, out) -> None:
+            if take_rows_ is not None:
                 take_rows_(X, rows, out[:, :-1])
-        else:
-            X_aug = np.empty((n_samples, n_features + 1), dtype=dtype)
-            X_aug[:, :-1] = self.X
-            X_aug[:, -1] = 1
+            else:  # clip: the rows are a permutation, so the bounds check can go
+                np.take(X, rows, axis=0, out=out[:, :-1], mode="clip")
 
-            def gather(rows, out) -> None:
-                # clip: the rows are a permutation, so the bounds check can go
-                np.take(X_aug, rows, axis=0, out=out, mode="clip")
-        self.X = None  # ``gather`` holds what it reads; let a converted copy of X go
+        self.X = None  # ``gather`` holds what it reads
         self.n_samples = n_samples
         self.gather = gather
 

@@ -388,27 +388,6 @@ def test_fits_gathering_from_any_x_layout_are_bitwise_the_pure_numpy_fit(monkeyp
         np.testing.assert_array_equal(compiled, pure)
 
 
-@needs_kernels
-def test_the_compiled_gather_makes_no_copy_of_x(monkeypatch):
-    """Without take_rows_, X is copied once beside a column of ones; with it, not at all."""
-    import tracemalloc
-
-    X = np.random.default_rng(0).normal(size=(20_000, 100)).astype(np.float32)  # 8 MB
-    y = np.arange(20_000) % 3
-    extra_bytes = {}
-    for kind in ("compiled", "numpy"):
-        if kind == "numpy":
-            monkeypatch.setattr(_compiled, "kernels", None)
-        model = mlpx.MLP([100, 4, 3], activations=["relu", "softmax"], dtype="float32",
-                         seed=0)
-        tracemalloc.start()
-        model.fit(X, y, epochs=1, batch_size=256, optimizer="adam")
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        extra_bytes[kind] = peak
-    assert extra_bytes["compiled"] < X.nbytes / 2 < X.nbytes < extra_bytes["numpy"]
-
-
 # --- the softmax cross-entropy gradient ---------------------------------------------------
 
 
