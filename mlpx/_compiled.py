@@ -2,8 +2,8 @@
 
 Where a C compiler was at hand when mlpx was installed, the NumPy fast path runs Adam's
 step, relu, relu's gradient and the softmax cross-entropy gradient as one pass each over
-memory instead of several NumPy calls, and gathers each batch's rows of X straight into its
-input buffer (no copy of X per fit).
+memory instead of several NumPy calls, and gathers each batch's rows of X into its input
+buffer with a ``memcpy`` per row.
 They do the same float operations in the same order, so the results are the same bits
 (``tests/test_kernels.py``). Without the module, or with the environment variable
 ``MLPX_PURE_NUMPY`` set to anything but "", 0, false, no or off before mlpx is imported, the
