@@ -233,6 +233,20 @@ def from_host(host_array: Any, *, backend: Backend, dtype: Any = None) -> Any:
     return backend.xp.asarray(host_array, dtype=dtype, device=backend.device)
 
 
+def take_rows(array: Any, rows: Any, *, backend: Backend) -> Any:
+    """``array[rows]`` along the first axis, for ``rows`` known to be in range and >= 0.
+
+    array_api_compat's torch ``take`` first wraps negative indices (a compare, an add and
+    a select: three more kernel launches per call on a GPU); the training loop's rows are a
+    permutation, so on torch they go straight to ``index_select``.
+    """
+    if backend.name == "torch":
+        import torch  # reached only with torch arrays
+
+        return torch.index_select(array, 0, rows)
+    return backend.xp.take(array, rows, axis=0)
+
+
 def host_array(obj: Any, *, name: str) -> np.ndarray:
     """``np.asarray(obj)`` for host data, with an error naming ``name`` for ragged input."""
     try:

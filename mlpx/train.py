@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from mlpx._backend import dtype_name, from_host
+from mlpx._backend import dtype_name, from_host, take_rows
 from mlpx._errors import MlpxTypeError, MlpxValueError, NonFiniteLossError
 from mlpx.callbacks import HOOKS, CallbackList, History, ProgressBar, WeightChangeStopping
 from mlpx.losses import weighted_value
@@ -749,13 +749,14 @@ class EpochRunner:
 
     def _batch(self, rows, begin: int, end: int):
         """The batch's X, Y and sample weights (None when unweighted)."""
-        xp, weights = self.xp, self.weights
+        weights, backend = self.weights, self.model.backend
         if rows is None:
             return (self.X[begin:end, ...], self.Y[begin:end, ...],
                     None if weights is None else weights[begin:end])
         batch_rows = rows[begin:end]
-        return (xp.take(self.X, batch_rows, axis=0), xp.take(self.Y, batch_rows, axis=0),
-                None if weights is None else xp.take(weights, batch_rows, axis=0))
+        return (take_rows(self.X, batch_rows, backend=backend),
+                take_rows(self.Y, batch_rows, backend=backend),
+                None if weights is None else take_rows(weights, batch_rows, backend=backend))
 
     def _batch_weighting(self, w_batch, n_rows: int):
         """Row weights (weights over their batch mean, or None) and the batch's L2 coefficient.

@@ -1,0 +1,93 @@
+"""The generic training step, the one CuPy and torch on CUDA run, is fit for a GPU.
+
+On a GPU each array operation is a kernel launch (several microseconds), and reading a
+value back to the host waits for every launch before it. Small networks there are bound
+by launches, and one host round trip per step would stall the device every step. These
+tests count, with torch's ``TorchFunctionMode`` on the CPU, what the generic loop asks of
+torch: the same Python code runs on CUDA tensors, and CuPy's path differs only in the
+namespace. They run in the torch session.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+import mlpx
+
+# Calls that copy a value to the host (and on a GPU wait for the device).
+HOST_READS = {"item", "__bool__", "__float__", "__int__", "__index__", "tolist", "numpy",
+              "__array__", "cpu"}
+# Calls that launch nothing: attribute reads and views.
+NO_LAUNCH = {"__get__", "reshape", "swapaxes", "__getitem__", "view", "permute", "expand",
+             "dim", "size", "__len__", "t"}
+EPOCHS = 2
+
+
+def _torch_calls(model, X, y, **fit_kwargs) -> Counter:
+    """How often each torch function or tensor method ran during ``model.fit``."""
+    from torch.overrides import TorchFunctionMode
+
+    class Recorder(TorchFunctionMode):
+        def __init__(self):
+            super().__init__()
+            self.calls = Counter()
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            self.calls[getattr(func, "__name__", str(func))] += 1
+            return func(*args, **(kwargs or {}))
+
+    with Recorder() as recorder:
+        model.fit(X, y, epochs=EPOCHS, **fit_kwargs)
+    return recorder.calls
+
+
+def _calls_per_step(backend, *, alpha: float = 0.0, **fit_kwargs) -> dict[str, float]:
+    """Calls per extra training step of a 2-16-8-2 net: 8 steps per epoch less 2."""
+    if backend.name != "torch":
+        pytest.skip("counts torch calls; the torch session runs it")
+    X, y = mlpx.datasets.make_moons(256, noise=0.2, seed=0)
+    calls = {}
+    for batch_size in (128, 32):
+        model = mlpx.MLP([2, 16, 8, 2], ["relu", "relu", "softmax"], backend=backend,
+                         alpha=alpha, seed=0)
+        calls[batch_size] = _torch_calls(model, X, y, batch_size=batch_size, **fit_kwargs)
+    extra_steps = EPOCHS * (256 // 32 - 256 // 128)
+    return {name: (calls[32][name] - calls[128][name]) / extra_steps for name in calls[32]}
+
+
+@pytest.mark.parametrize("fit_kwargs", [
+    pytest.param({"optimizer": "adam"}, id="adam"),
+    pytest.param({"optimizer": "sgd", "learning_rate": 0.1}, id="sgd"),
+    pytest.param({"optimizer": "adam", "sample_weight": np.linspace(0.5, 2, 256)},
+                 id="sample-weights"),
+    pytest.param({"optimizer": "adamw", "shuffle": False}, id="adamw-stored-order"),
+    pytest.param({"optimizer": "adam", "alpha": 1e-3}, id="l2"),
+])
+def test_no_host_read_per_step(backend, fit_kwargs):
+    """Losses stay on the device until the epoch ends: more steps, no more host reads."""
+    per_step = _calls_per_step(backend, **fit_kwargs)
+    assert {name: n for name, n in per_step.items() if name in HOST_READS and n} == {}
+
+
+def test_a_small_network_step_launches_at_most_48_operations(backend):
+    """The 2-16-8-2 relu/softmax Adam step: a budget of kernel launches on a GPU.
+
+    48 today: 8 matmuls, 3 bias adds and 3 bias-gradient sums, relu and its derivative
+    (2 + 3 per layer), softmax and its cross-entropy gradient (9), 2 batch gathers, the
+    gradient concat and Adam's 12 in-place operations. An operation added to every step
+    costs a small network on a GPU a few percent; raise the budget only on purpose.
+    """
+    per_step = _calls_per_step(backend, optimizer="adam")
+    launches = sum(n for name, n in per_step.items() if name not in NO_LAUNCH)
+    assert launches <= 48, sorted((n, name) for name, n in per_step.items()
+                                  if n and name not in NO_LAUNCH)
+
+
+def test_batches_are_gathered_without_index_wrapping(backend):
+    """torch gathers the permuted rows with index_select alone (no where/lt/add per batch)."""
+    per_step = _calls_per_step(backend, optimizer="sgd")
+    assert per_step.get("index_select") == 2  # X and Y
+    assert per_step.get("lt", 0) == 0
