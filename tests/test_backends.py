@@ -164,6 +164,19 @@ def test_to_numpy_every_backend(backend, dtype):
     np.testing.assert_array_equal(host, values)
 
 
+@pytest.mark.parametrize("shape", [(5,), (5, 3)])
+def test_take_rows_is_take_along_the_first_axis(backend, shape):
+    """The training loop's gather (index_select on torch) picks rows as xp.take does."""
+    from mlpx._backend import from_host, take_rows
+
+    values = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    rows = np.array([4, 0, 0, 2], dtype=np.int64)
+    taken = take_rows(on_backend(values, backend), from_host(rows, backend=backend,
+                                                             dtype=backend.xp.int64),
+                      backend=backend)
+    np.testing.assert_array_equal(mlpx.to_numpy(taken), values[rows])
+
+
 # --- outputs stay on the model's backend --------------------------------------------------
 
 
