@@ -1,0 +1,135 @@
+"""The training benchmark's own logic (``benchmarks/bench_train.py``), without timing it.
+
+The benchmark's numbers are only as good as its floor and its bookkeeping: the floor must
+run exactly the matrix products the issue defines, the configs must be the issue's, and
+the paired ratio must be what the README says. Its GPU mode has never run (no GPU was lent
+yet), so what it shares with the CPU mode is checked here, on NumPy, to spend no device
+minutes on a bookkeeping bug. NumPy-only: these run in the numpy session.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import math
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_train.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_train", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_train"] = module  # dataclasses look their module up there
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules["bench_train"]
+
+
+def _recording_numpy(products: list):
+    """NumPy as the floor uses it, recording the (m, k, n) of every matmul."""
+
+    def matmul(a, b, out):
+        products.append((a.shape[0], a.shape[1], b.shape[1]))
+        return np.matmul(a, b, out=out)
+
+    return SimpleNamespace(matmul=matmul, asarray=np.asarray, empty=np.empty,
+                           float32=np.float32)
+
+
+@pytest.mark.parametrize("name", ["moons", "digits", "mnist"])
+@pytest.mark.parametrize("batch", [1, 7, 32])
+def test_the_floor_runs_exactly_the_products_the_flops_count(bench, name, batch):
+    """Forward X @ W and dW = X^T dZ for every layer, dX = dZ W^T for all but the first."""
+    config = bench.make_configs(quick=True, backend="numpy")[name]
+    products = []
+    X_first = np.ones((batch, config.n_features), dtype=np.float32)
+    floor = bench.GemmFloor(_recording_numpy(products), config.layer_sizes, X_first,
+                            np.random.default_rng(0))
+    floor.step()
+    n_layers = len(config.layer_sizes) - 1
+    assert len(products) == 3 * n_layers - 1
+    assert sum(2 * m * k * n for m, k, n in products) == config.step_flops(batch)
+    sizes = config.layer_sizes
+    forward = [(batch, fan_in, fan_out) for fan_in, fan_out in zip(sizes[:-1], sizes[1:])]
+    assert products[:n_layers] == forward
+
+
+def test_the_configs_are_the_issues(bench):
+    configs = bench.make_configs(quick=False, backend="numpy")
+    assert {name: (c.net, c.batch_size, c.n_train, c.epochs) for name, c in configs.items()} == {
+        "moons": ("2-16-8-2", 32, 1000, 200),
+        "digits": ("64-128-64-10", 64, 1797, 50),
+        "mnist": ("784-512-256-10", 256, 20_000, 3),
+    }
+    large = bench.make_configs(quick=False, backend="cupy")["large"]
+    assert (large.net, large.batch_size) == ("4096-4096-4096-10", 4096)
+
+
+def test_an_epoch_ends_with_the_partial_batch(bench):
+    mnist = bench.make_configs(quick=False, backend="numpy")["mnist"]
+    assert mnist.epoch_batches() == [256] * 78 + [32]
+    assert mnist.steps == 237
+    assert "237 steps: 78 x 256 + 1 x 32 per epoch" in mnist.describe()
+    assert mnist.gemm_flops() == 3 * (78 * mnist.step_flops(256) + mnist.step_flops(32))
+
+
+def test_scaling_runs_change_one_thing_each(bench):
+    half, full, wide = bench.make_scaling_configs(quick=False)
+    assert dataclasses.replace(half, name="", n_train=full.n_train) == \
+        dataclasses.replace(full, name="")
+    assert dataclasses.replace(wide, name="", hidden=full.hidden) == \
+        dataclasses.replace(full, name="")
+    assert full.gemm_flops() == pytest.approx(2 * half.gemm_flops(), rel=0.01)
+
+
+def test_the_paired_ratio_is_the_median_of_per_round_ratios(bench):
+    floor = bench.Runs(times=[1.0, 2.0, 1.0])
+    contender = bench.Runs(times=[1.5, 2.2, 1.2])  # ratios 1.5, 1.1, 1.2
+    assert bench.paired_ratio(contender, floor) == pytest.approx(1.2)
+    assert math.isnan(bench.paired_ratio(bench.Runs(times=[1.0, 2.0]), floor))
+    assert math.isnan(bench.paired_ratio(contender, None))
+
+
+def test_the_gpu_mode_leaves_out_scikit_learn(bench):
+    usable, skipped = bench.available_contenders(["floor", "mlpx", "sklearn"], "cupy")
+    assert usable == ["floor", "mlpx"]
+    assert skipped == ["sklearn: scikit-learn has no GPU mode"]
+
+
+def test_unknown_names_are_refused_with_the_choices(bench):
+    with pytest.raises(argparse.ArgumentTypeError, match="choose from floor,mlpx"):
+        bench._names("floor,mlpxx", ("floor", "mlpx"), "--contenders")
+
+
+def test_the_large_data_is_a_learnable_float32_problem(bench):
+    X_train, y_train, X_test, y_test = bench.large_data(512, n_features=32, n_test=128)
+    assert X_train.shape == (512, 32) and X_test.shape == (128, 32)
+    assert X_train.dtype == np.float32 and y_train.dtype == np.int64
+    assert set(np.unique(y_train)) <= set(range(10)) and len(np.unique(y_train)) > 5
+    again = bench.large_data(512, n_features=32, n_test=128)
+    np.testing.assert_array_equal(again[0], X_train)
+
+
+def test_the_floor_and_mlpx_workers_run_in_process(bench):
+    """The worker functions the subprocesses call, on a tiny moons fit."""
+    config = dataclasses.replace(bench.make_configs(quick=True, backend="numpy")["moons"],
+                                 n_train=200, epochs=2)
+    X_train, y_train, X_test, y_test = bench.moons_data(200)
+    data = {"X_train": X_train, "y_train": y_train, "X_test": X_test, "y_test": y_test}
+    task = {"config": dataclasses.asdict(config), "backend": "numpy", "score": True}
+    floor = bench.run_floor(task, data)
+    assert floor["seconds"] > 0 and floor["epochs_run"] == 2
+    mlpx_result = bench.run_mlpx(task, data)
+    assert mlpx_result["epochs_run"] == 2
+    assert 0.5 < mlpx_result["accuracy"] <= 1.0
+    assert mlpx_result["note"].startswith("compiled kernels")
