@@ -175,20 +175,28 @@ get_array(PyObject *obj, Py_buffer *view, int writable, const char *function,
     return 0;
 }
 
+/* The one-letter struct format of a native-endian buffer ("<f", "=d", "l"), or 0. */
+static char
+format_letter(const Py_buffer *view)
+{
+    const char *format = view->format;
+    if (format == NULL) {
+        return 0;
+    }
+    if (format[0] == '<' || format[0] == '=' || format[0] == '@') {
+        format++;
+    }
+    return (format[0] != '\0' && format[1] == '\0') ? format[0] : 0;
+}
+
 static char
 dtype_code(const Py_buffer *view)
 {
-    const char *format = view->format;
-    if (format != NULL && (format[0] == '<' || format[0] == '=' || format[0] == '@')) {
-        format++;
-    }
-    if (format == NULL || format[1] != '\0') {
-        return 0;
-    }
-    if (format[0] == 'f' && view->itemsize == 4) {
+    char letter = format_letter(view);
+    if (letter == 'f' && view->itemsize == 4) {
         return 'f';
     }
-    if (format[0] == 'd' && view->itemsize == 8) {
+    if (letter == 'd' && view->itemsize == 8) {
         return 'd';
     }
     return 0;
@@ -573,12 +581,8 @@ copy_rows(char *out, Py_ssize_t out_row_stride, const char *source,
 static int
 is_intp(const Py_buffer *view)
 {
-    const char *format = view->format;
-    if (format != NULL && (format[0] == '<' || format[0] == '=' || format[0] == '@')) {
-        format++;
-    }
-    return format != NULL && format[0] != '\0' && format[1] == '\0' &&
-           strchr("nlq", format[0]) != NULL && view->itemsize == sizeof(Py_ssize_t);
+    char letter = format_letter(view);
+    return letter != 0 && strchr("nlq", letter) != NULL && view->itemsize == sizeof(Py_ssize_t);
 }
 
 /* Every index in [0, n_samples), or an IndexError naming the first that is not. */

@@ -518,12 +518,15 @@ class NumpyEpochRunner(EpochRunner):
         self.inputs = np.empty((self.chunk_rows, n_features + 1), dtype=dtype)
         self.inputs[:, -1] = 1
         take_rows_ = getattr(_compiled.kernels, "take_rows_", None)
-        X = np.ascontiguousarray(self.X) if take_rows_ is not None else self.X
+        X = self.X
+        if take_rows_ is not None:
+            X = np.ascontiguousarray(X)
 
-        def gather(rows, out) -> None:
-            if take_rows_ is not None:
+            def gather(rows, out) -> None:
                 take_rows_(X, rows, out[:, :-1])
-            else:  # clip: the rows are a permutation, so the bounds check can go
+        else:
+            def gather(rows, out) -> None:
+                # clip: the rows are a permutation, so the bounds check can go
                 np.take(X, rows, axis=0, out=out[:, :-1], mode="clip")
 
         self.X = None  # ``gather`` holds what it reads
