@@ -316,14 +316,14 @@ class Optimizer:
             state[slot] = [_zeros_like(p) for p in params]
         return state
 
-    def update(self, params: list, grads: list, state: dict, *, learning_rate: float, xp):
+    def update(self, params: list, grads: list, state: dict, *, learning_rate, xp):
         """One step: returns ``(new_params, new_state)``; the inputs are not modified.
 
         Parameters
         ----------
         params, grads : lists of arrays of matching shapes
         state : dict from ``init`` or the previous ``update``
-        learning_rate : float
+        learning_rate : float, or 0-d array (see ``update_``)
         xp : the array-API namespace
 
         Returns
@@ -333,18 +333,23 @@ class Optimizer:
         """
         new_params = [xp.asarray(p, copy=True) for p in params]
         new_state = {
-            key: [xp.asarray(a, copy=True) for a in value] if key in self.slots else value
+            key: [xp.asarray(a, copy=True) for a in value] if key in self.slots
+            else xp.asarray(value, copy=True) if array_api_compat.is_array_api_obj(value)
+            else value
             for key, value in state.items()
         }
         self.update_(new_params, grads, new_state, learning_rate=learning_rate, xp=xp)
         return new_params, new_state
 
-    def update_(self, params: list, grads: list, state: dict, *, learning_rate: float,
-                xp) -> None:
+    def update_(self, params: list, grads: list, state: dict, *, learning_rate, xp) -> None:
         """One step that updates ``params`` and ``state`` (and its step count) in place.
 
         Arrays are written in place where the backend allows; otherwise the entries of the
         lists are rebound to new arrays, so callers read the results back from the lists.
+
+        ``state["step"]`` is an int, or a 0-d array on the parameters' device (then
+        ``learning_rate`` is one too, and both stay on the device: a step recorded once as
+        a CUDA graph and replayed cannot take new Python scalars; see ``mlpx/_static_step.py``).
 
         Raises
         ------
@@ -354,7 +359,9 @@ class Optimizer:
         """
         self._check_step_arrays(params, grads, state)
         state["step"] += 1
-        self._apply(params, grads, state, float(learning_rate), xp)
+        if not array_api_compat.is_array_api_obj(learning_rate):
+            learning_rate = float(learning_rate)
+        self._apply(params, grads, state, learning_rate, xp)
 
     def _check_step_arrays(self, params: list, grads: list, state: dict) -> None:
         if len(grads) != len(params):
@@ -443,12 +450,22 @@ class Adam(Optimizer):
     def _decay_(self, params, lr):
         """Decoupled weight decay (AdamW); nothing for Adam."""
 
+    def _corrected_step(self, step, lr, xp):
+        """The step size ``lr c / (1 - b1^t)`` and epsilon ``eps c``, ``c = sqrt(1 - b2^t)``.
+
+        Python floats for a step count kept on the host (an int); 0-d arrays for one kept
+        on the device (a 0-d array, with ``lr`` one too), as a step recorded once and
+        replayed (a CUDA graph) needs: its kernels' scalars cannot change between replays.
+        """
+        sqrt = math.sqrt if isinstance(step, int) else xp.sqrt
+        v_correction_sqrt = sqrt(1.0 - self.beta2**step)
+        return lr * v_correction_sqrt / (1.0 - self.beta1**step), (
+            self.epsilon * v_correction_sqrt)
+
     def _apply(self, params, grads, state, lr, xp):
-        m, v, step = state["m"], state["v"], state["step"]
+        m, v = state["m"], state["v"]
         b1, b2 = self.beta1, self.beta2
-        v_correction_sqrt = math.sqrt(1.0 - b2**step)
-        step_size = lr * v_correction_sqrt / (1.0 - b1**step)
-        epsilon = self.epsilon * v_correction_sqrt
+        step_size, epsilon = self._corrected_step(state["step"], lr, xp)
         self._decay_(params, lr)
         for i, grad in enumerate(grads):
             m[i] *= b1

@@ -698,12 +698,17 @@ class EpochRunner:
     def _restore_arrays(self, arrays: list, saved: list) -> None:
         arrays[:] = saved
 
-    def apply_update(self, grad_flat, lr: float) -> None:
-        """One optimizer step on the flat vector."""
+    def apply_update(self, grad_flat, lr) -> None:
+        """One optimizer step on the flat vector (``lr``: a float or a 0-d array)."""
         params = [self.flat]
-        self.optimizer.update_(params, [grad_flat], self.state, learning_rate=lr, xp=self.xp)
+        self.optimizer.update_(params, [grad_flat], self.step_state(), learning_rate=lr,
+                               xp=self.xp)
         if params[0] is not self.flat or self.rebind_every_step:
             self._set_flat(params[0])
+
+    def step_state(self) -> dict:
+        """The optimizer state a step updates: here ``self.state`` itself."""
+        return self.state
 
     # --- one epoch -------------------------------------------------------------------
 
@@ -725,12 +730,7 @@ class EpochRunner:
                 callbacks.call("on_batch_begin", batch, {})
                 self.sync_from_model()
             X_batch, Y_batch, w_batch = self._batch(rows, begin, end)
-            row_weights, l2 = self._batch_weighting(w_batch, end - begin)
-            output = model._forward(X_batch)
-            z_out = model.layers[-1].cache[1]
-            penalty = model._penalty(l2) if model.alpha else 0.0
-            grads = model._backward(Y_batch, output, row_weights, l2)
-            self.apply_update(xp.concat([xp.reshape(g, (-1,)) for g in grads]), lr)
+            z_out, output, row_weights, penalty = self.train_step(X_batch, Y_batch, w_batch, lr)
             penalty_sum = penalty_sum + penalty * (end - begin)
             logits.append(z_out)
             batch_row_weights.append(row_weights)
@@ -742,10 +742,46 @@ class EpochRunner:
                 self.sync_from_model()
             if self.interrupt.requested:
                 return None
+        return self._epoch_logs(rows, logits, batch_row_weights, penalty_sum)
+
+    def _epoch_logs(self, rows, logits: list, batch_row_weights: list, penalty_sum):
+        """:func:`epoch_logs` from every batch's logits (and row weights), in ``rows`` order."""
+        xp = self.xp
         Y_epoch = self.Y if rows is None else xp.take(self.Y, rows, axis=0)
         Z_epoch = _concat_rows(logits, xp=xp)
         R_epoch = None if self.weights is None else _concat_rows(batch_row_weights, xp=xp)
-        return epoch_logs(model, Y_epoch, Z_epoch, penalty_sum, R_epoch)
+        return epoch_logs(self.model, Y_epoch, Z_epoch, penalty_sum, R_epoch)
+
+    def train_step(self, X_batch, Y_batch, w_batch, lr):
+        """Forward, backward and one optimizer step on one batch.
+
+        Parameters
+        ----------
+        X_batch : array of shape (n_rows, n_features)
+        Y_batch : array of shape (n_rows, n_outputs)
+        w_batch : array of shape (n_rows,), or None
+            The batch's sample weights.
+        lr : float or 0-d array
+            The learning rate.
+
+        Returns
+        -------
+        z_out : array of shape (n_rows, n_outputs)
+            The output layer's pre-activations (computed before the update).
+        output : array of shape (n_rows, n_outputs)
+        row_weights : array of shape (n_rows,), or None
+            The batch's weights over their mean.
+        penalty : 0-d array, or 0.0 without L2
+            The L2 penalty at the weights before the update.
+        """
+        model, xp = self.model, self.xp
+        row_weights, l2 = self._batch_weighting(w_batch, X_batch.shape[0])
+        output = model._forward(X_batch)
+        z_out = model.layers[-1].cache[1]
+        penalty = model._penalty(l2) if model.alpha else 0.0
+        grads = model._backward(Y_batch, output, row_weights, l2)
+        self.apply_update(xp.concat([xp.reshape(g, (-1,)) for g in grads]), lr)
+        return z_out, output, row_weights, penalty
 
     def _batch(self, rows, begin: int, end: int):
         """The batch's X, Y and sample weights (None when unweighted)."""
