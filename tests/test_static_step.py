@@ -1,0 +1,312 @@
+"""The static-buffer training step: it trains as the generic runner, and it can be recorded.
+
+A CUDA graph (torch's ``torch.cuda.graph``, CuPy's stream capture) records a step's
+kernels once, pointers and scalar arguments frozen, runs none of them while recording,
+and replays them all at once. ``GraphEmulator`` does the same with torch on the CPU: it
+records every torch call of one step under ``TorchFunctionMode`` (undoing what the
+recording run wrote into arrays that existed before it), and a replay calls each
+recorded function again on the recorded arguments, writing each result into the array
+recorded for it. A step that took a Python scalar which changes, or read arrays that move
+between steps, replays with the stale one, as on a GPU; the negative control below shows
+that the emulation catches that.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mlpx
+import mlpx.train
+from mlpx._backend import to_numpy
+from mlpx._errors import MlpxValueError
+from mlpx._static_step import StaticStepRunner
+from mlpx.callbacks import Callback
+from mlpx.optim import SGD, Adam, AdamW, StepDecay
+
+IN_PLACE_DUNDERS = {"__iadd__", "__isub__", "__imul__", "__itruediv__", "__ipow__",
+                    "__setitem__"}
+
+
+def _tensors(value) -> list:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [t for item in value for t in _tensors(item)]
+    return []
+
+
+def _storage(tensor) -> int:
+    return tensor.untyped_storage().data_ptr()
+
+
+class _Recording:
+    """The torch calls of one run of a step, and how to undo and replay them."""
+
+    def __init__(self) -> None:
+        self.calls: list = []
+        self.created: set[int] = set()  # storages the recorded run allocated
+        self.existing: set[int] = set()  # storages of arrays made before it
+        self.saved: list = []  # (array that existed before, its values then)
+
+    def record(self, func, args, kwargs):
+        import torch
+
+        name = getattr(func, "__name__", "")
+        assert "out" not in kwargs, f"{name} writes into out=; record it as a write"
+        self.existing.update(_storage(t) for t in _tensors([*args, *kwargs.values()])
+                             if _storage(t) not in self.created)
+        if name in IN_PLACE_DUNDERS or (name.endswith("_") and not name.startswith("_")):
+            target = args[0]
+            if _storage(target) not in self.created and not any(
+                    target is seen for seen, _ in self.saved):
+                self.saved.append((target, torch.clone(target)))
+        result = func(*args, **kwargs)
+        self.calls.append((func, args, kwargs, result))
+        # A view of an existing array (W.mT) is no new memory.
+        self.created.update(_storage(t) for t in _tensors(result)
+                            if _storage(t) not in self.existing)
+        return result
+
+    def undo(self) -> None:
+        """Put back what the recorded run wrote into arrays it did not allocate."""
+        for target, before in reversed(self.saved):
+            target.copy_(before)
+
+    def replay(self) -> None:
+        """Run every recorded call again, each result written into its recorded array."""
+        for func, args, kwargs, recorded in self.calls:
+            fresh = func(*args, **kwargs)
+            for old, new in zip(_tensors(recorded), _tensors(fresh)):
+                if _storage(old) != _storage(new):
+                    old.copy_(new)
+
+
+class GraphEmulator:
+    """``capture(step) -> replay``, with CUDA stream capture's rules, for torch on the CPU.
+
+    Attributes
+    ----------
+    recordings : list of _Recording
+        One per recorded step.
+    """
+
+    def __init__(self) -> None:
+        self.recordings: list[_Recording] = []
+
+    def __call__(self, step):
+        from torch.overrides import TorchFunctionMode
+
+        recording = _Recording()
+
+        class Mode(TorchFunctionMode):
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                return recording.record(func, args, kwargs or {})
+
+        with Mode():
+            step()
+        recording.undo()  # recording runs no work
+        self.recordings.append(recording)
+        return recording.replay
+
+
+def _runner_factory(capture):
+    """A make_epoch_runner that builds StaticStepRunners with ``capture``."""
+    runners = []
+
+    def make(model, optimizer, X, Y, batch_size, callback_list, **kwargs):
+        runners.append(StaticStepRunner(model, optimizer, X, Y, batch_size, callback_list,
+                                        capture=capture, **kwargs))
+        return runners[-1]
+
+    return make, runners
+
+
+def _moons(n_samples: int = 200):
+    return mlpx.datasets.make_moons(n_samples, noise=0.2, seed=0)
+
+
+def _fit(backend, monkeypatch, capture="generic", *, epochs: int = 3, **fit_kwargs):
+    """Weights (NumPy), epoch losses and runners of a 2-16-8-2 fit on moons.
+
+    ``capture="generic"`` uses the ordinary EpochRunner; None a StaticStepRunner run
+    eagerly; a callable a StaticStepRunner that records with it.
+    """
+    runners = []
+    with monkeypatch.context() as patch:
+        if capture != "generic":
+            make, runners = _runner_factory(capture)
+            patch.setattr(mlpx.train, "make_epoch_runner", make)
+        X, y = _moons()
+        model = mlpx.MLP([2, 16, 8, 2], ["relu", "relu", "softmax"], backend=backend,
+                         alpha=fit_kwargs.pop("alpha", 0.0), seed=0)
+        fit_kwargs = {"batch_size": 48, "optimizer": "adam", **fit_kwargs}
+        history = model.fit(X, y, epochs=epochs, **fit_kwargs)
+    weights = [to_numpy(p) for p in model.params]
+    return weights, history.history["loss"], model, runners
+
+
+CASES = {
+    "adam": {},
+    "adam-step-decay": {"learning_rate": StepDecay(0.01, step_size=1, gamma=0.5)},
+    "adamw": {"optimizer": AdamW(0.01, weight_decay=0.1)},
+    "sgd-nesterov": {"optimizer": SGD(0.05, momentum=0.9, nesterov=True)},
+    "sample-weights": {"sample_weight": np.linspace(0.5, 2.0, 200)},
+    "l2": {"alpha": 1e-2},
+    "stored-order": {"shuffle": False},
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_eager_static_steps_train_as_the_generic_runner(backend, monkeypatch, case):
+    """Same losses and weights, on every backend (Adam's bias corrections are then
+    computed on the device in float32, hence a tolerance)."""
+    reference, reference_losses, _, _ = _fit(backend, monkeypatch, **CASES[case])
+    weights, losses, model, runners = _fit(backend, monkeypatch, capture=None, **CASES[case])
+    assert len(runners) == 1 and all(step.replay is None for step in runners[0].steps.values())
+    np.testing.assert_allclose(losses, reference_losses, rtol=1e-4)
+    for got, want in zip(weights, reference):
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
+    assert model.optimizer_state_["step"] == 3 * 5  # 4 x 48 + 1 x 8 rows per epoch
+    assert isinstance(model.optimizer_state_["step"], int)
+
+
+def _torch_only(backend):
+    if backend.name != "torch":
+        pytest.skip("emulates a CUDA graph with torch; the torch session runs it")
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_replayed_steps_equal_eager_steps_bit_for_bit(backend, monkeypatch, case):
+    """Recorded once per batch size and replayed: the eager run's numbers exactly."""
+    _torch_only(backend)
+    eager, eager_losses, _, _ = _fit(backend, monkeypatch, capture=None, **CASES[case])
+    emulator = GraphEmulator()
+    replayed, losses, _, runners = _fit(backend, monkeypatch, capture=emulator,
+                                        **CASES[case])
+    # 48 and the last 8 rows, each recorded at its second step and replayed after.
+    assert len(emulator.recordings) == 2
+    assert {n: step.calls for n, step in runners[0].steps.items()} == {48: 12, 8: 3}
+    assert losses == eager_losses
+    for got, want in zip(replayed, eager):
+        np.testing.assert_array_equal(got, want)
+
+
+def _host_step_count(monkeypatch):
+    monkeypatch.setattr(StaticStepRunner, "step_state", lambda runner: runner.state)
+
+
+def _host_learning_rate(monkeypatch):
+    original = StaticStepRunner.train_step
+
+    def train_step(runner, X_batch, Y_batch, w_batch, lr):
+        return original(runner, X_batch, Y_batch, w_batch, float(lr))
+
+    monkeypatch.setattr(StaticStepRunner, "train_step", train_step)
+
+
+@pytest.mark.parametrize("keep_on_host", [_host_step_count, _host_learning_rate],
+                         ids=["step-count", "learning-rate"])
+def test_a_step_taking_a_host_scalar_replays_stale(backend, monkeypatch, keep_on_host):
+    """Negative controls: with Adam's step count, or the learning rate, passed as a Python
+    number, the recording freezes it (bias corrections, or the decayed rate, stop
+    changing) and the replayed fit differs from the same code run eagerly."""
+    _torch_only(backend)
+    keep_on_host(monkeypatch)
+    case = CASES["adam-step-decay"]
+    eager, _, _, _ = _fit(backend, monkeypatch, capture=None, **case)
+    stale, _, _, _ = _fit(backend, monkeypatch, capture=GraphEmulator(), **case)
+    assert any(not np.array_equal(got, want) for got, want in zip(stale, eager))
+
+
+def test_recording_runs_no_work(backend):
+    """The emulator's own rule: after recording, the arrays are as they were."""
+    _torch_only(backend)
+    import torch
+
+    weights = torch.ones(4)
+    scale = torch.full((), 2.0)
+
+    def step():
+        weights.mul_(scale)
+        weights.add_(torch.exp(weights))
+
+    replay = GraphEmulator()(step)
+    assert torch.equal(weights, torch.ones(4))
+    replay()
+    replay()
+    expected = torch.ones(4)
+    for _ in range(2):
+        expected = expected * 2.0
+        expected = expected + torch.exp(expected)
+    assert torch.equal(weights, expected)
+
+
+def test_restoring_drops_the_recorded_steps(backend, monkeypatch):
+    """A rollback puts new arrays behind the parameters: steps are recorded again."""
+    _torch_only(backend)
+    runs = {}
+    for name, capture in (("eager", None), ("replayed", GraphEmulator())):
+        X, y = _moons()
+        model = mlpx.MLP([2, 16, 8, 2], ["relu", "relu", "softmax"], backend=backend, seed=0)
+        make, runners = _runner_factory(capture)
+        monkeypatch.setattr(mlpx.train, "make_epoch_runner", make)
+        model.fit(X, y, epochs=1, batch_size=50, shuffle=False)
+        runner = runners[0]
+        start = runner.snapshot()
+        runner.run_epoch(None, 0.01)
+        runner.restore(start)
+        assert runner.steps == {}
+        logs = runner.run_epoch(None, 0.01)
+        runs[name] = (to_numpy(runner.flat), logs["loss"], runner.state["step"])
+    np.testing.assert_array_equal(runs["replayed"][0], runs["eager"][0])
+    assert runs["replayed"][1:] == runs["eager"][1:] == (runs["eager"][1], 8)
+
+
+def test_batch_callbacks_are_refused(backend, monkeypatch):
+    class EveryBatch(Callback):
+        def on_batch_end(self, batch, logs):
+            pass
+
+    make, _ = _runner_factory(None)
+    monkeypatch.setattr(mlpx.train, "make_epoch_runner", make)
+    X, y = _moons()
+    model = mlpx.MLP([2, 4, 2], ["relu", "softmax"], backend=backend, seed=0)
+    before = [to_numpy(p) for p in model.params]
+    with pytest.raises(MlpxValueError, match="on_batch_begin/on_batch_end"):
+        model.fit(X, y, epochs=1, callbacks=[EveryBatch()])
+    for got, want in zip(model.params, before):
+        np.testing.assert_array_equal(to_numpy(got), want)
+
+
+@pytest.mark.parametrize("optimizer", [Adam(), AdamW(weight_decay=0.1), SGD(momentum=0.9)],
+                         ids=["adam", "adamw", "sgd-momentum"])
+def test_update_takes_a_device_step_count_and_learning_rate(xp, backend, optimizer):
+    """``update_`` with 0-d device arrays as ``state["step"]`` and ``learning_rate``: the
+    host version's numbers (to float32 rounding), the count incremented in place, and
+    ``update`` leaving its input state alone."""
+    rng = np.random.default_rng(0)
+    host_params = [rng.standard_normal(7).astype(np.float32)]
+    params = [xp.asarray(host_params[0], device=backend.device)]
+    host_state = optimizer.init(params)
+    device_state = optimizer.init(params)
+    device_state["step"] = xp.zeros((), dtype=xp.float32, device=backend.device)
+    device_lr = xp.full((), 0.01, dtype=xp.float32, device=backend.device)
+    host_result, device_result = params, params
+    for _ in range(5):
+        grads = [xp.asarray(rng.standard_normal(7).astype(np.float32), device=backend.device)]
+        host_result, host_state = optimizer.update(host_result, grads, host_state,
+                                                   learning_rate=0.01, xp=xp)
+        counter = device_state["step"]
+        device_result, device_state = optimizer.update(device_result, grads, device_state,
+                                                       learning_rate=device_lr, xp=xp)
+        assert device_state["step"] is not counter
+    assert float(device_state["step"]) == host_state["step"] == 5
+    assert device_result[0].dtype == xp.float32
+    np.testing.assert_allclose(to_numpy(device_result[0]), to_numpy(host_result[0]),
+                               rtol=1e-5, atol=1e-6)
+    counter = device_state["step"]
+    optimizer.update_(device_result, grads, device_state, learning_rate=device_lr, xp=xp)
+    assert device_state["step"] is counter and float(counter) == 6
