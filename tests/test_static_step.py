@@ -26,6 +26,9 @@ from mlpx.optim import SGD, Adam, AdamW, StepDecay
 
 IN_PLACE_DUNDERS = {"__iadd__", "__isub__", "__imul__", "__itruediv__", "__ipow__",
                     "__setitem__"}
+# A host read waits for the device: CUDA stream capture fails on one.
+HOST_READS = {"item", "__bool__", "__float__", "__int__", "__index__", "tolist", "numpy",
+              "__array__", "cpu"}
 
 
 def _tensors(value) -> list:
@@ -56,6 +59,7 @@ class _Recording:
 
         name = getattr(func, "__name__", "")
         assert "out" not in kwargs, f"{name} writes into out=; record it as a write"
+        assert name not in HOST_READS, f"{name} reads a value back to the host while recording"
         self.existing.update(_storage(t) for t in _tensors([*args, *kwargs.values()])
                              if _storage(t) not in self.created)
         if name in IN_PLACE_DUNDERS or (name.endswith("_") and not name.startswith("_")):
@@ -199,12 +203,17 @@ def _host_step_count(monkeypatch):
 
 
 def _host_learning_rate(monkeypatch):
-    original = StaticStepRunner.train_step
+    run_epoch, train_step = StaticStepRunner.run_epoch, StaticStepRunner.train_step
 
-    def train_step(runner, X_batch, Y_batch, w_batch, lr):
-        return original(runner, X_batch, Y_batch, w_batch, float(lr))
+    def keep_lr(runner, order, lr):
+        runner.host_lr = lr
+        return run_epoch(runner, order, lr)
 
-    monkeypatch.setattr(StaticStepRunner, "train_step", train_step)
+    def step_with_host_lr(runner, X_batch, Y_batch, w_batch, lr):
+        return train_step(runner, X_batch, Y_batch, w_batch, runner.host_lr)
+
+    monkeypatch.setattr(StaticStepRunner, "run_epoch", keep_lr)
+    monkeypatch.setattr(StaticStepRunner, "train_step", step_with_host_lr)
 
 
 @pytest.mark.parametrize("keep_on_host", [_host_step_count, _host_learning_rate],
@@ -219,6 +228,21 @@ def test_a_step_taking_a_host_scalar_replays_stale(backend, monkeypatch, keep_on
     eager, _, _, _ = _fit(backend, monkeypatch, capture=None, **case)
     stale, _, _, _ = _fit(backend, monkeypatch, capture=GraphEmulator(), **case)
     assert any(not np.array_equal(got, want) for got, want in zip(stale, eager))
+
+
+def test_recording_refuses_a_host_read(backend):
+    """As CUDA stream capture does: a value read back to the host would wait for work
+    that recording does not run."""
+    _torch_only(backend)
+    import torch
+
+    weights = torch.ones(4)
+
+    def step():
+        weights.mul_(float(weights.sum()))
+
+    with pytest.raises(AssertionError, match="__float__ reads a value back to the host"):
+        GraphEmulator()(step)
 
 
 def test_recording_runs_no_work(backend):
