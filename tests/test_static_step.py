@@ -198,6 +198,32 @@ def test_replayed_steps_equal_eager_steps_bit_for_bit(backend, monkeypatch, case
         np.testing.assert_array_equal(got, want)
 
 
+def _continued_fit(backend, monkeypatch, capture="generic") -> list:
+    """Weights after fit(2 epochs) then fit(1 epoch, reset_optimizer=False)."""
+    X, y = _moons()
+    with monkeypatch.context() as patch:
+        if capture != "generic":
+            patch.setattr(mlpx.train, "make_epoch_runner", _runner_factory(capture)[0])
+        model = mlpx.MLP([2, 16, 8, 2], ["relu", "relu", "softmax"], backend=backend,
+                         seed=0)
+        model.fit(X, y, epochs=2, batch_size=48)
+        model.fit(X, y, epochs=1, batch_size=48, reset_optimizer=False)
+    assert model.optimizer_state_["step"] == 15
+    return [to_numpy(p) for p in model.params]
+
+
+def test_a_continued_fit_carries_the_step_count(backend, monkeypatch):
+    """reset_optimizer=False continues Adam's count on the device as on the host."""
+    generic = _continued_fit(backend, monkeypatch)
+    eager = _continued_fit(backend, monkeypatch, capture=None)
+    for got, want in zip(eager, generic):
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
+    if backend.name == "torch":
+        replayed = _continued_fit(backend, monkeypatch, capture=GraphEmulator())
+        for got, want in zip(replayed, eager):
+            np.testing.assert_array_equal(got, want)
+
+
 def _host_step_count(monkeypatch):
     monkeypatch.setattr(StaticStepRunner, "step_state", lambda runner: runner.state)
 
