@@ -7,8 +7,10 @@ replaying the whole step is how issue 3 asks mlpx to beat PyTorch there by 3x. R
 only works for a step that, replayed as it was recorded, does the next step's work:
 
 - **No Python scalar may change between steps.** The learning rate and the optimizer's
-  step count (Adam's bias corrections) live here in 0-d device arrays, written before
-  each epoch; ``Optimizer.update_`` takes them as they are.
+  step count (Adam's bias corrections) live here in 0-d device arrays of the model's
+  dtype, written before each epoch; ``Optimizer.update_`` takes them as they are. (A
+  float32 count is exact up to 2**24 steps, and Adam's betas must stay below 1 once
+  rounded to float32.)
 - **No input may move.** Each batch's row indices are copied into one index buffer per
   batch size before the step, and the step gathers X, Y and the sample weights through it;
   the parameters and the optimizer's arrays are updated in place.
@@ -92,7 +94,9 @@ class StaticStepRunner(EpochRunner):
     Raises
     ------
     MlpxValueError
-        When a callback asks for batch events: a recorded step cannot stop for them.
+        When a callback asks for batch events (a recorded step cannot stop for them), or
+        when an optimizer's beta rounds to 1 in the model's dtype (its bias correction
+        ``1 - beta**t``, computed on the device, would be 0).
     """
 
     def __init__(self, model, optimizer, X, Y, batch_size: int, callback_list, *,
@@ -103,9 +107,18 @@ class StaticStepRunner(EpochRunner):
                 "a recorded training step cannot call on_batch_begin/on_batch_end; use "
                 "epoch-level callbacks with it"
             )
+        xp, device = model.xp, model.backend.device
+        for name in ("beta1", "beta2"):
+            beta = getattr(optimizer, name, None)
+            if beta is not None and bool(xp.asarray(beta, dtype=model.dtype,
+                                                    device=device) == 1.0):
+                raise MlpxValueError(
+                    f"{name}={beta!r} rounds to 1 in the model's dtype, so its bias "
+                    f"correction on the device would be 0; use {name} <= 0.9999999 or "
+                    "dtype='float64'"
+                )
         super().__init__(model, optimizer, X, Y, batch_size, callback_list, weights=weights,
                          weight_scale=weight_scale, initial_state=initial_state)
-        xp, device = self.xp, model.backend.device
         self.capture = capture
         self.device_lr = xp.zeros((), dtype=model.dtype, device=device)
         # The arrays of self.state, with the step count on the device; self.state["step"]

@@ -331,6 +331,23 @@ def test_batch_callbacks_are_refused(backend, monkeypatch):
         np.testing.assert_array_equal(to_numpy(got), want)
 
 
+def test_a_beta_that_rounds_to_one_is_refused(backend, monkeypatch):
+    """float32(1 - 1e-8) is 1: Adam's device-side bias correction would divide by 0."""
+    make, _ = _runner_factory(None)
+    monkeypatch.setattr(mlpx.train, "make_epoch_runner", make)
+    X, y = _moons()
+    model = mlpx.MLP([2, 4, 2], ["relu", "softmax"], backend=backend, seed=0)
+    before = [to_numpy(p) for p in model.params]
+    with pytest.raises(MlpxValueError, match=r"beta2=0\.99999999 rounds to 1"):
+        model.fit(X, y, epochs=1, optimizer=Adam(beta2=1 - 1e-8))
+    for got, want in zip(model.params, before):
+        np.testing.assert_array_equal(to_numpy(got), want)
+    model64 = mlpx.MLP([2, 4, 2], ["relu", "softmax"], backend=backend, dtype="float64",
+                       seed=0)
+    model64.fit(X, y, epochs=1, optimizer=Adam(beta2=1 - 1e-8))
+    assert all(np.isfinite(to_numpy(p)).all() for p in model64.params)
+
+
 @pytest.mark.parametrize("optimizer", [Adam(), AdamW(weight_decay=0.1), SGD(momentum=0.9)],
                          ids=["adam", "adamw", "sgd-momentum"])
 def test_update_takes_a_device_step_count_and_learning_rate(xp, backend, optimizer):
