@@ -135,8 +135,9 @@ def _moons(n_samples: int = 200):
 def _fit(backend, monkeypatch, capture="generic", *, epochs: int = 3, **fit_kwargs):
     """Weights (NumPy), epoch losses and runners of a 2-16-8-2 fit on moons.
 
-    ``capture="generic"`` uses the ordinary EpochRunner; None a StaticStepRunner run
-    eagerly; a callable a StaticStepRunner that records with it.
+    ``capture="generic"`` uses the runner ``fit`` picks (on NumPy its fast path, which
+    ``tests/test_fastpath.py`` holds to the generic runner's numbers); None a
+    StaticStepRunner run eagerly; a callable a StaticStepRunner that records with it.
     """
     runners = []
     with monkeypatch.context() as patch:
