@@ -6,6 +6,14 @@ import numpy as np
 
 from mlpx._backend import Backend, to_numpy
 
+# torch calls (as TorchFunctionMode names them) that copy a value to the host: on a GPU
+# each waits for every launch before it, and CUDA stream capture fails on one.
+HOST_READS = {"item", "__bool__", "__float__", "__int__", "__index__", "tolist", "numpy",
+              "__array__", "cpu"}
+# torch calls that launch nothing: attribute reads and views.
+NO_LAUNCH = {"__get__", "reshape", "swapaxes", "__getitem__", "view", "permute", "expand",
+             "dim", "size", "__len__", "t"}
+
 
 def assert_close(actual, desired, *, backend: Backend | None = None, rtol=1e-7, atol=0.0,
                  dtype=None, shape=None):

@@ -14,15 +14,10 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from helpers import HOST_READS, NO_LAUNCH
 
 import mlpx
 
-# Calls that copy a value to the host (and on a GPU wait for the device).
-HOST_READS = {"item", "__bool__", "__float__", "__int__", "__index__", "tolist", "numpy",
-              "__array__", "cpu"}
-# Calls that launch nothing: attribute reads and views.
-NO_LAUNCH = {"__get__", "reshape", "swapaxes", "__getitem__", "view", "permute", "expand",
-             "dim", "size", "__len__", "t"}
 EPOCHS = 2
 
 

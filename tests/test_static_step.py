@@ -13,8 +13,11 @@ that the emulation catches that.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
+from helpers import HOST_READS, NO_LAUNCH
 
 import mlpx
 import mlpx.train
@@ -26,9 +29,6 @@ from mlpx.optim import SGD, Adam, AdamW, StepDecay
 
 IN_PLACE_DUNDERS = {"__iadd__", "__isub__", "__imul__", "__itruediv__", "__ipow__",
                     "__setitem__"}
-# A host read waits for the device: CUDA stream capture fails on one.
-HOST_READS = {"item", "__bool__", "__float__", "__int__", "__index__", "tolist", "numpy",
-              "__array__", "cpu"}
 
 
 def _tensors(value) -> list:
@@ -99,6 +99,8 @@ class GraphEmulator:
 
     def __init__(self) -> None:
         self.recordings: list[_Recording] = []
+        self.replays = 0
+        self.replaying = False  # what a GPU would run as one graph launch
 
     def __call__(self, step):
         from torch.overrides import TorchFunctionMode
@@ -113,7 +115,16 @@ class GraphEmulator:
             step()
         recording.undo()  # recording runs no work
         self.recordings.append(recording)
-        return recording.replay
+
+        def replay() -> None:
+            self.replaying = True
+            try:
+                recording.replay()
+            finally:
+                self.replaying = False
+            self.replays += 1
+
+        return replay
 
 
 def _runner_factory(capture):
@@ -211,6 +222,46 @@ def _continued_fit(backend, monkeypatch, capture="generic") -> list:
         model.fit(X, y, epochs=1, batch_size=48, reset_optimizer=False)
     assert model.optimizer_state_["step"] == 15
     return [to_numpy(p) for p in model.params]
+
+
+def test_a_replayed_step_launches_two_operations_besides_the_graph(backend, monkeypatch):
+    """Per replayed step, outside the graph: the batch's row indices copied in and its
+    logits copied out. (A GPU adds the graph launch itself: 3 launches a step, against
+    the generic step's 48 on this network.)"""
+    _torch_only(backend)
+    from torch.overrides import TorchFunctionMode
+
+    X, y = mlpx.datasets.make_moons(256, noise=0.2, seed=0)
+    calls, replays = {}, {}
+    for batch_size in (128, 32):
+        emulator = GraphEmulator()
+
+        class Count(TorchFunctionMode):
+            """Counts the torch calls made outside the emulator's replays."""
+
+            def __init__(self, emulator: GraphEmulator):
+                super().__init__()
+                self.emulator = emulator
+                self.calls = Counter()
+
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                if not self.emulator.replaying:
+                    self.calls[getattr(func, "__name__", str(func))] += 1
+                return func(*args, **(kwargs or {}))
+
+        monkeypatch.setattr(mlpx.train, "make_epoch_runner", _runner_factory(emulator)[0])
+        model = mlpx.MLP([2, 16, 8, 2], ["relu", "relu", "softmax"], backend=backend, seed=0)
+        with Count(emulator) as counter:
+            model.fit(X, y, epochs=2, batch_size=batch_size)
+        calls[batch_size], replays[batch_size] = counter.calls, emulator.replays
+    extra_replays = replays[32] - replays[128]
+    # 4 steps, 16 steps: the first eager, the second recorded, then replayed like the rest
+    assert (replays[128], extra_replays) == (3, 12)
+    per_step = {name: (calls[32][name] - calls[128][name]) / extra_replays
+                for name in calls[32]}
+    launches = {name: n for name, n in per_step.items() if n and name not in NO_LAUNCH}
+    assert sum(launches.values()) <= 2, launches
+    assert not set(launches) & HOST_READS
 
 
 def test_a_continued_fit_carries_the_step_count(backend, monkeypatch):
