@@ -13,8 +13,6 @@ Adam's nine NumPy passes become one where the optional C extension was built
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from mlpx import _compiled
@@ -100,10 +98,9 @@ def _adam_step_constants(adam: Adam, lr: float, step: int) -> tuple:
 
     Bias correction folded into two scalars: ``p -= step_size * m / (sqrt(v) + epsilon)``.
     """
-    v_correction_sqrt = math.sqrt(1.0 - adam.beta2**step)
+    step_size, epsilon = adam._corrected_step(step, lr, xp=np)
     decay = 1.0 - lr * adam.weight_decay if isinstance(adam, AdamW) else None
-    return (lr * v_correction_sqrt / (1.0 - adam.beta1**step),
-            adam.epsilon * v_correction_sqrt, decay)
+    return step_size, epsilon, decay
 
 
 class _AdamStep(FlatStep):
