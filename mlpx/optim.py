@@ -20,6 +20,7 @@ import operator
 from typing import Any
 
 import array_api_compat
+import numpy as np
 
 from mlpx._errors import MlpxTypeError, MlpxValueError
 
@@ -358,12 +359,18 @@ class Optimizer:
             nothing is changed then.
         """
         self._check_step_arrays(params, grads, state)
+        learning_rate = _step_learning_rate(learning_rate, params)
         state["step"] += 1
-        if not array_api_compat.is_array_api_obj(learning_rate):
-            learning_rate = float(learning_rate)
         self._apply(params, grads, state, learning_rate, xp)
 
     def _check_step_arrays(self, params: list, grads: list, state: dict) -> None:
+        step = state.get("step")
+        if not (type(step) is int or _is_0d_array(step)):
+            raise MlpxValueError(
+                f"state['step']={step!r} must be an int (or a 0-d array on the parameters' "
+                "device); make the state with "
+                f"{type(self).__name__}().init(params)"
+            )
         if len(grads) != len(params):
             raise MlpxValueError(
                 f"grads has {len(grads)} arrays but params has {len(params)}; pass one gradient "
@@ -391,6 +398,23 @@ class Optimizer:
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
         return f"{type(self).__name__}({fields})"
+
+
+def _is_0d_array(value) -> bool:
+    """A 0-d array of any array-API library (NumPy scalars such as np.float64 are not)."""
+    return (array_api_compat.is_array_api_obj(value) and not isinstance(value, np.generic)
+            and value.ndim == 0)
+
+
+def _step_learning_rate(value, params: list):
+    """One step's learning rate: a float > 0, or a 0-d array of the parameters' dtype.
+
+    The array stays as it is (on the device, not read: a recorded step's learning rate);
+    anything else must be a finite number > 0.
+    """
+    if _is_0d_array(value) and params and value.dtype == params[0].dtype:
+        return value
+    return check_learning_rate(value)
 
 
 def _zeros_like(param):

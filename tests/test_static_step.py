@@ -22,7 +22,7 @@ from helpers import HOST_READS, NO_LAUNCH
 import mlpx
 import mlpx.train
 from mlpx._backend import to_numpy
-from mlpx._errors import MlpxValueError
+from mlpx._errors import MlpxTypeError, MlpxValueError
 from mlpx._static_step import StaticStepRunner
 from mlpx.callbacks import Callback
 from mlpx.optim import SGD, Adam, AdamW, StepDecay
@@ -429,3 +429,33 @@ def test_update_takes_a_device_step_count_and_learning_rate(xp, backend, optimiz
     counter = device_state["step"]
     optimizer.update_(device_result, grads, device_state, learning_rate=device_lr, xp=xp)
     assert device_state["step"] is counter and float(counter) == 6
+
+
+@pytest.mark.parametrize("learning_rate, error", [
+    ("vector", MlpxTypeError), (float("nan"), MlpxValueError), (-0.1, MlpxValueError),
+    ("0.1", MlpxTypeError),
+], ids=["vector", "nan", "negative", "text"])
+def test_update_refuses_a_bad_learning_rate_before_any_work(xp, backend, learning_rate,
+                                                            error):
+    """Only a number > 0 or a 0-d array of the parameters' dtype; nothing changes else."""
+    optimizer = Adam()
+    params = [xp.ones((3,), dtype=xp.float32, device=backend.device)]
+    grads = [xp.ones((3,), dtype=xp.float32, device=backend.device)]
+    state = optimizer.init(params)
+    if learning_rate == "vector":
+        learning_rate = xp.full((3,), 0.1, dtype=xp.float32, device=backend.device)
+    with pytest.raises(error, match="learning_rate="):
+        optimizer.update_(params, grads, state, learning_rate=learning_rate, xp=xp)
+    assert state["step"] == 0
+    np.testing.assert_array_equal(to_numpy(params[0]), np.ones(3, np.float32))
+    np.testing.assert_array_equal(to_numpy(state["m"][0]), np.zeros(3, np.float32))
+
+
+def test_update_refuses_a_step_count_that_is_not_an_int(xp, backend):
+    optimizer = Adam()
+    params = [xp.ones((3,), dtype=xp.float32, device=backend.device)]
+    state = optimizer.init(params)
+    state["step"] = 1.5
+    with pytest.raises(MlpxValueError, match=r"state\['step'\]=1.5 must be an int"):
+        optimizer.update_(params, [params[0]], state, learning_rate=0.1, xp=xp)
+    np.testing.assert_array_equal(to_numpy(params[0]), np.ones(3, np.float32))
