@@ -3,7 +3,9 @@
 Each activation is a forward function ``f(z)`` and a backward function that turns the
 gradient with respect to the activation ``a = f(z)`` into the gradient with respect to the
 pre-activation ``z``. For the element-wise activations that is ``grad_a * f'(z)``; softmax
-couples the units of a sample, so its backward is a Jacobian-vector product.
+couples the units of a sample, so its backward is a Jacobian-vector product. The ReLU family
+writes its backward directly as a select on ``grad_a`` (the same numbers with fewer array
+operations, and each array operation is a kernel launch on a GPU).
 
 All functions take arrays ``z`` (and ``a``, ``grad_a``) of shape ``(n_samples, n_units)``
 and return arrays of the same shape, dtype and device. ``xp`` is the array-API namespace.
@@ -130,7 +132,25 @@ def gelu_derivative(z, a, *, xp):
     return 0.5 * (1.0 + tanh_inner) + 0.5 * z * (1.0 - tanh_inner * tanh_inner) * d_inner
 
 
-# --- backward: grad_a -> grad_z ---------------------------------------------------------
+# --- backward: grad_a -> grad_z, where grad_a * f'(z) is not the best way -----------------
+# grad_a * relu'(z) builds f'(z) (a comparison and a cast) before it multiplies: three array
+# operations where one comparison and one select give the same numbers (but for the sign
+# of a zero, and 0 instead of NaN where grad_a is infinite and z <= 0).
+
+def relu_backward(z, a, grad_a, *, xp):
+    """grad_z = grad_a where z > 0, else 0: ``grad_a * relu'(z)`` as one select."""
+    return xp.where(z > 0, grad_a, 0.0)
+
+
+def leaky_relu_backward(z, a, grad_a, *, xp):
+    """grad_z = grad_a where z > 0, else 0.01 grad_a."""
+    return xp.where(z > 0, grad_a, LEAKY_RELU_SLOPE * grad_a)
+
+
+def elu_backward(z, a, grad_a, *, xp):
+    """grad_z = grad_a where z > 0, else grad_a (a + alpha)."""
+    return xp.where(z > 0, grad_a, grad_a * (a + ELU_ALPHA))
+
 
 def softmax_backward(z, a, grad_a, *, xp):
     """grad_z = a * (grad_a - sum_j grad_a_j a_j), the softmax Jacobian times grad_a."""
@@ -149,12 +169,16 @@ class Activation:
         None for softmax, whose Jacobian is not diagonal.
     output_only : bool
         True for softmax, which mlpx allows on the output layer only.
+    backward_rule : callable ``(z, a, grad_a, *, xp) -> grad_z`` or None
+        The backward written directly, where ``grad_a * f'(z)`` is not possible (softmax)
+        or costs more array operations (the ReLU family); None: ``grad_a * f'(z)``.
     """
 
     name: str
     forward: Callable[..., Any]
     derivative: Callable[..., Any] | None
     output_only: bool = False
+    backward_rule: Callable[..., Any] | None = None
 
     def backward(self, z, a, grad_a, *, xp):
         """Gradient with respect to ``z`` from the gradient with respect to ``a``.
@@ -167,8 +191,8 @@ class Activation:
         -------
         grad_z : array of shape (n_samples, n_units)
         """
-        if self.derivative is None:
-            return softmax_backward(z, a, grad_a, xp=xp)
+        if self.backward_rule is not None:
+            return self.backward_rule(z, a, grad_a, xp=xp)
         return grad_a * self.derivative(z, a, xp=xp)
 
 
@@ -178,13 +202,15 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("identity", identity, identity_derivative),
         Activation("sigmoid", sigmoid, sigmoid_derivative),
         Activation("tanh", tanh, tanh_derivative),
-        Activation("relu", relu, relu_derivative),
-        Activation("leaky_relu", leaky_relu, leaky_relu_derivative),
-        Activation("elu", elu, elu_derivative),
+        Activation("relu", relu, relu_derivative, backward_rule=relu_backward),
+        Activation("leaky_relu", leaky_relu, leaky_relu_derivative,
+                   backward_rule=leaky_relu_backward),
+        Activation("elu", elu, elu_derivative, backward_rule=elu_backward),
         Activation("softplus", softplus, softplus_derivative),
         Activation("gelu", gelu, gelu_derivative),
         Activation("exp", exp, exp_derivative),
-        Activation("softmax", softmax, None, output_only=True),
+        Activation("softmax", softmax, None, output_only=True,
+                   backward_rule=softmax_backward),
     )
 }
 

@@ -353,3 +353,26 @@ def test_loss_and_grads_arrays(backend, head, dtype):
         for grad, grad64 in zip(grads, grads64, strict=True):
             scale = float(np.max(np.abs(mlpx.to_numpy(grad64))))
             assert_close(grad, mlpx.to_numpy(grad64), rtol=1e-4, atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "elu"])
+def test_select_backward_equals_grad_times_derivative(backend, activation, dtype):
+    """The ReLU family's backward, one select on grad_a, gives grad_a * f'(z) bit for bit.
+
+    z includes exact zeros (where relu'(0) = 0, as in PyTorch) and both signs of grad_a.
+    """
+    from mlpx._backend import from_host, resolve_dtype, to_numpy
+
+    act = mlpx.activations.get_activation(activation)
+    assert act.backward_rule is not None
+    rng = np.random.default_rng(3)
+    z_host = rng.standard_normal((N_SAMPLES, 5))
+    z_host[::3, 1] = 0.0
+    z, grad_a = (from_host(array, backend=backend, dtype=resolve_dtype(dtype, xp=backend.xp))
+                 for array in (z_host, rng.standard_normal((N_SAMPLES, 5))))
+    a = act.forward(z, xp=backend.xp)
+    selected = to_numpy(act.backward(z, a, grad_a, xp=backend.xp))
+    product = to_numpy(grad_a * act.derivative(z, a, xp=backend.xp))
+    assert selected.dtype == product.dtype
+    np.testing.assert_array_equal(selected, product)  # -0.0 == 0.0: only a zero's sign may differ
