@@ -3,9 +3,9 @@
 Each activation is a forward function ``f(z)`` and a backward function that turns the
 gradient with respect to the activation ``a = f(z)`` into the gradient with respect to the
 pre-activation ``z``. For the element-wise activations that is ``grad_a * f'(z)``; softmax
-couples the units of a sample, so its backward is a Jacobian-vector product. The ReLU family
-writes its backward directly as a select on ``grad_a`` (the same numbers with fewer array
-operations, and each array operation is a kernel launch on a GPU).
+couples the units of a sample, so its backward is a Jacobian-vector product. leaky_relu and
+elu write their backward directly as a select on ``grad_a`` (the same numbers with fewer
+array operations, and each array operation is a kernel launch on a GPU).
 
 All functions take arrays ``z`` (and ``a``, ``grad_a``) of shape ``(n_samples, n_units)``
 and return arrays of the same shape, dtype and device. ``xp`` is the array-API namespace.
@@ -17,6 +17,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from array_api_compat import device as array_device
 
 from mlpx._errors import MlpxValueError
 
@@ -45,13 +47,15 @@ def tanh(z, *, xp):
 
 
 def relu(z, *, xp):
-    """f(z) = max(z, 0)."""
-    return xp.where(z > 0, z, 0.0)
+    """f(z) = max(z, 0); NaN stays NaN, as in NumPy's maximum and torch.relu."""
+    # maximum, not where(z > 0, z, 0): CPU libraries branch on where's random mask (about
+    # ten times slower), and a 0-d zero, not a Python 0, which torch would copy to the device.
+    return xp.maximum(z, xp.zeros((), dtype=z.dtype, device=array_device(z)))
 
 
 def leaky_relu(z, *, xp):
-    """f(z) = z for z > 0, 0.01 z otherwise."""
-    return xp.where(z > 0, z, LEAKY_RELU_SLOPE * z)
+    """f(z) = z for z > 0, 0.01 z otherwise: max(z, 0.01 z)."""
+    return xp.maximum(z, LEAKY_RELU_SLOPE * z)
 
 
 def elu(z, *, xp):
@@ -133,14 +137,9 @@ def gelu_derivative(z, a, *, xp):
 
 
 # --- backward: grad_a -> grad_z, where grad_a * f'(z) is not the best way -----------------
-# grad_a * relu'(z) builds f'(z) (a comparison and a cast) before it multiplies: three array
-# operations where one comparison and one select give the same numbers (but for the sign
-# of a zero, and 0 instead of NaN where grad_a is infinite and z <= 0).
-
-def relu_backward(z, a, grad_a, *, xp):
-    """grad_z = grad_a where z > 0, else 0: ``grad_a * relu'(z)`` as one select."""
-    return xp.where(z > 0, grad_a, 0.0)
-
+# leaky_relu'(z) and elu'(z) are selects between arrays that would first be built (ones,
+# a full array of the slope); a select on grad_a gives the same numbers with two or three
+# array operations fewer.
 
 def leaky_relu_backward(z, a, grad_a, *, xp):
     """grad_z = grad_a where z > 0, else 0.01 grad_a."""
@@ -171,7 +170,7 @@ class Activation:
         True for softmax, which mlpx allows on the output layer only.
     backward_rule : callable ``(z, a, grad_a, *, xp) -> grad_z`` or None
         The backward written directly, where ``grad_a * f'(z)`` is not possible (softmax)
-        or costs more array operations (the ReLU family); None: ``grad_a * f'(z)``.
+        or costs more array operations (leaky_relu, elu); None: ``grad_a * f'(z)``.
     """
 
     name: str
@@ -202,7 +201,7 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("identity", identity, identity_derivative),
         Activation("sigmoid", sigmoid, sigmoid_derivative),
         Activation("tanh", tanh, tanh_derivative),
-        Activation("relu", relu, relu_derivative, backward_rule=relu_backward),
+        Activation("relu", relu, relu_derivative),
         Activation("leaky_relu", leaky_relu, leaky_relu_derivative,
                    backward_rule=leaky_relu_backward),
         Activation("elu", elu, elu_derivative, backward_rule=elu_backward),

@@ -10,9 +10,11 @@ from mlpx._backend import Backend, to_numpy
 # each waits for every launch before it, and CUDA stream capture fails on one.
 HOST_READS = {"item", "__bool__", "__float__", "__int__", "__index__", "tolist", "numpy",
               "__array__", "cpu"}
-# torch calls that launch nothing: attribute reads and views.
+#: How a recorder may count a ``.to`` that returns its own tensor (no copy, no launch).
+NO_OP_TO = "to (no-op)"
+# torch calls that launch nothing: attribute reads, views and no-op casts.
 NO_LAUNCH = {"__get__", "reshape", "swapaxes", "__getitem__", "view", "permute", "expand",
-             "dim", "size", "__len__", "t"}
+             "dim", "size", "__len__", "t", NO_OP_TO}
 
 
 def assert_close(actual, desired, *, backend: Backend | None = None, rtol=1e-7, atol=0.0,

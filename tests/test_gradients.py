@@ -357,22 +357,45 @@ def test_loss_and_grads_arrays(backend, head, dtype):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu", "elu"])
-def test_select_backward_equals_grad_times_derivative(backend, activation, dtype):
-    """The ReLU family's backward, one select on grad_a, gives grad_a * f'(z) bit for bit.
+def test_relu_family_forward_and_backward_bit_for_bit(backend, activation, dtype):
+    """relu as max(z, 0) and grad_a * sign(a), leaky_relu as max(z, 0.01 z) and a select:
+    the numbers of the textbook forms, ``where(z > 0, z, slope z)`` and
+    ``grad_a * where(z > 0, 1, f'(z))``, bit for bit (a zero's sign aside).
 
     z includes exact zeros (where relu'(0) = 0, as in PyTorch) and both signs of grad_a.
     """
     from mlpx._backend import from_host, resolve_dtype, to_numpy
 
     act = mlpx.activations.get_activation(activation)
-    assert act.backward_rule is not None
     rng = np.random.default_rng(3)
-    z_host = rng.standard_normal((N_SAMPLES, 5))
+    z_host = rng.standard_normal((N_SAMPLES, 5)).astype(dtype)
     z_host[::3, 1] = 0.0
+    grad_host = rng.standard_normal((N_SAMPLES, 5)).astype(dtype)
     z, grad_a = (from_host(array, backend=backend, dtype=resolve_dtype(dtype, xp=backend.xp))
-                 for array in (z_host, rng.standard_normal((N_SAMPLES, 5))))
+                 for array in (z_host, grad_host))
     a = act.forward(z, xp=backend.xp)
-    selected = to_numpy(act.backward(z, a, grad_a, xp=backend.xp))
-    product = to_numpy(grad_a * act.derivative(z, a, xp=backend.xp))
-    assert selected.dtype == product.dtype
-    np.testing.assert_array_equal(selected, product)  # -0.0 == 0.0: only a zero's sign may differ
+    grad_z = act.backward(z, a, grad_a, xp=backend.xp)
+
+    slope = np.asarray(0.01, dtype=dtype)
+    if activation == "elu":
+        negative, negative_derivative = to_numpy(a), to_numpy(a) + np.asarray(1.0, dtype=dtype)
+    else:
+        negative = slope * z_host if activation == "leaky_relu" else np.zeros_like(z_host)
+        negative_derivative = slope if activation == "leaky_relu" else np.asarray(0, dtype)
+    expected_a = np.where(z_host > 0, z_host, negative)
+    expected_grad = grad_host * np.where(z_host > 0, np.asarray(1, dtype), negative_derivative)
+    for actual, expected in ((a, expected_a), (grad_z, expected_grad)):
+        actual = to_numpy(actual)
+        assert actual.dtype == expected.dtype
+        np.testing.assert_array_equal(actual, expected)  # -0.0 == 0.0
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu"])
+def test_relu_keeps_nan(backend, activation):
+    """A NaN pre-activation stays NaN (it is not hidden as a 0), as in NumPy's maximum,
+    torch.relu and the NumPy fast path's compiled relu."""
+    from mlpx._backend import from_host, to_numpy
+
+    z = from_host(np.array([[np.nan, 1.0, -1.0]]), backend=backend)
+    a = to_numpy(mlpx.activations.get_activation(activation).forward(z, xp=backend.xp))
+    assert np.isnan(a[0, 0]) and a[0, 1] == 1.0

@@ -227,7 +227,7 @@ def _continued_fit(backend, monkeypatch, capture="generic") -> list:
 def test_a_replayed_step_launches_two_operations_besides_the_graph(backend, monkeypatch):
     """Per replayed step, outside the graph: the batch's row indices copied in and its
     logits copied out. (A GPU adds the graph launch itself: 3 launches a step, against
-    the generic step's 46 on this network.)"""
+    the generic step's 48 on this network.)"""
     _torch_only(backend)
     from torch.overrides import TorchFunctionMode
 
