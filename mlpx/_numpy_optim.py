@@ -94,17 +94,16 @@ class _MomentumStep(FlatStep):
 
 
 def _adam_step_constants(adam: Adam, lr: float, step: int) -> tuple:
-    """(step_size, epsilon, decay) of ``Adam._apply`` at this step; decay None for Adam.
+    """(step_size, epsilon, decay) of ``Adam.step_scalars`` at this step; decay None for Adam.
 
     Bias correction folded into two scalars: ``p -= step_size * m / (sqrt(v) + epsilon)``.
     """
-    step_size, epsilon = adam._corrected_step(step, lr, xp=np)
-    decay = 1.0 - lr * adam.weight_decay if isinstance(adam, AdamW) else None
-    return step_size, epsilon, decay
+    scalars = adam.step_scalars(step, lr)
+    return scalars["step_size"], scalars["epsilon"], scalars.get("decay")
 
 
 class _AdamStep(FlatStep):
-    """Adam's step in ``Adam._apply``'s order of operations.
+    """Adam's step in ``Adam._step``'s order of operations.
 
     m and v are the two rows of one (2, n) buffer (the state's arrays become views of it),
     so their decay and their increments each take one call instead of two.

@@ -6,11 +6,13 @@ by launches (48 per step of the 2-16-8-2 moons net, ``tests/test_generic_step.py
 replaying the whole step is how issue 3 asks mlpx to beat PyTorch there by 3x. Recording
 only works for a step that, replayed as it was recorded, does the next step's work:
 
-- **No Python scalar may change between steps.** The learning rate and the optimizer's
-  step count (Adam's bias corrections) live here in 0-d device arrays of the model's
-  dtype, written before each epoch; ``Optimizer.update_`` takes them as they are. (A
-  float32 count is exact up to 2**24 steps, and Adam's betas must stay below 1 once
-  rounded to float32.)
+- **No Python scalar may change between steps.** Before each epoch the runner computes
+  on the host, with Python floats, every step's ``Optimizer.step_scalars`` (the learning
+  rate; Adam's bias-corrected step size and epsilon) into one device table, a row per
+  step. The step reads its row through a device index that it then increments, and
+  hands it to ``Optimizer.update_with_scalars_``. The table rounds each float to the
+  model's dtype as an array operation rounds a Python float, so the step gives the
+  generic runner's numbers bit for bit, for two operations a step.
 - **No input may move.** Each batch's row indices are copied into one index buffer per
   batch size before the step, and the step gathers X, Y and the sample weights through it;
   the parameters and the optimizer's arrays are updated in place.
@@ -32,6 +34,8 @@ capture with a private memory pool) are not written yet: they need a GPU to be t
 from __future__ import annotations
 
 from collections.abc import Callable
+
+import numpy as np
 
 from mlpx._backend import from_host, take_rows
 from mlpx._errors import MlpxValueError
@@ -60,14 +64,15 @@ class _BufferedStep:
         self.calls = 0
 
     def body(self) -> None:
-        """Gather the rows in ``self.rows``, then forward, backward and update."""
+        """Gather the rows in ``self.rows``, read the step's scalars, then forward,
+        backward and update."""
         runner = self.runner
         backend = runner.model.backend
         X_batch = take_rows(runner.X, self.rows, backend=backend)
         Y_batch = take_rows(runner.Y, self.rows, backend=backend)
         w_batch = (None if runner.weights is None
                    else take_rows(runner.weights, self.rows, backend=backend))
-        self.result = runner.train_step(X_batch, Y_batch, w_batch, runner.device_lr)
+        self.result = runner.train_step(X_batch, Y_batch, w_batch, runner.next_scalars())
 
     def __call__(self) -> None:
         """One step: eager the first time, recorded the second, replayed after that."""
@@ -94,9 +99,7 @@ class StaticStepRunner(EpochRunner):
     Raises
     ------
     MlpxValueError
-        When a callback asks for batch events (a recorded step cannot stop for them), or
-        when an optimizer's beta rounds to 1 in the model's dtype (its bias correction
-        ``1 - beta**t``, computed on the device, would be 0).
+        When a callback asks for batch events (a recorded step cannot stop for them).
     """
 
     def __init__(self, model, optimizer, X, Y, batch_size: int, callback_list, *,
@@ -107,30 +110,40 @@ class StaticStepRunner(EpochRunner):
                 "a recorded training step cannot call on_batch_begin/on_batch_end; use "
                 "epoch-level callbacks with it"
             )
-        xp, device = model.xp, model.backend.device
-        for name in ("beta1", "beta2"):
-            beta = getattr(optimizer, name, None)
-            if beta is not None and bool(xp.asarray(beta, dtype=model.dtype,
-                                                    device=device) == 1.0):
-                raise MlpxValueError(
-                    f"{name}={beta!r} rounds to 1 in the model's dtype, so its bias "
-                    f"correction on the device would be 0; use {name} <= 0.9999999 or "
-                    "dtype='float64'"
-                )
         super().__init__(model, optimizer, X, Y, batch_size, callback_list, weights=weights,
                          weight_scale=weight_scale, initial_state=initial_state)
+        xp, device = self.xp, model.backend.device
         self.capture = capture
-        self.device_lr = xp.zeros((), dtype=model.dtype, device=device)
-        # The arrays of self.state, with the step count on the device; self.state["step"]
-        # stays the host's int (checkpoints and later fits read it).
-        self.device_state = dict(self.state)
-        self.device_state["step"] = xp.zeros((), dtype=model.dtype, device=device)
+        self.scalar_names = tuple(optimizer.step_scalars(1, 1.0))
+        # Row i: the scalars of the epoch's step i; the index is the next row, on the device.
+        self.scalar_table = xp.zeros((len(self.bounds), len(self.scalar_names)),
+                                     dtype=model.dtype, device=device)
+        self.scalar_row = xp.zeros((1,), dtype=xp.int64, device=device)
         self.stored_order = xp.arange(X.shape[0], dtype=xp.int64, device=device)
         self.steps: dict[int, _BufferedStep] = {}
 
-    def step_state(self) -> dict:
-        """The optimizer state with its step count on the device."""
-        return self.device_state
+    def next_scalars(self) -> dict:
+        """This step's row of the scalar table, as 0-d views; moves the index on."""
+        row = take_rows(self.scalar_table, self.scalar_row, backend=self.model.backend)[0, ...]
+        self.scalar_row += 1
+        return {name: row[column, ...] for column, name in enumerate(self.scalar_names)}
+
+    def apply_update(self, grad_flat, scalars: dict) -> None:
+        """One optimizer step with this step's scalars (the host counts the step)."""
+        params = [self.flat]
+        self.optimizer.update_with_scalars_(params, [grad_flat], self.state, scalars,
+                                            xp=self.xp)
+        self.adopt_updated(params[0])
+
+    def _fill_scalar_table(self, lr: float) -> None:
+        """The scalars of this epoch's steps, from the host's step count and ``lr``."""
+        first = self.state["step"] + 1
+        table = [[scalars[name] for name in self.scalar_names]
+                 for scalars in (self.optimizer.step_scalars(first + i, lr)
+                                 for i in range(len(self.bounds)))]
+        self.scalar_table[...] = from_host(np.asarray(table, dtype=np.float64),
+                                           backend=self.model.backend, dtype=self.model.dtype)
+        self.scalar_row[...] = 0
 
     def _set_flat(self, flat) -> None:
         if flat is not self.flat:
@@ -152,8 +165,7 @@ class StaticStepRunner(EpochRunner):
         """
         xp, backend = self.xp, self.model.backend
         rows = None if order is None else from_host(order, backend=backend, dtype=xp.int64)
-        self.device_lr[...] = lr
-        self.device_state["step"][...] = float(self.state["step"])
+        self._fill_scalar_table(lr)
         logits, batch_row_weights, penalty_sum = [], [], 0.0
         for begin, end in self.bounds:
             step = self.steps.get(end - begin)

@@ -272,7 +272,7 @@ def as_schedule(learning_rate) -> Schedule:
 # --- optimizers --------------------------------------------------------------------------
 
 class Optimizer:
-    """Base class. Subclasses implement ``init`` and ``_apply``.
+    """Base class. Subclasses implement ``_apply`` (and list their state arrays in ``slots``).
 
     Two ways to take a step:
 
@@ -285,7 +285,9 @@ class Optimizer:
 
     Both run the same ``_apply``, written with the array API's in-place operators on list
     entries (``m[i] *= beta1``), which is what makes "in place where writable, rebound where
-    not" automatic.
+    not" automatic. ``_apply`` takes the learning rate; an optimizer whose step takes other
+    numbers that change from step to step (Adam's bias corrections) lists them in
+    ``step_scalars`` and implements ``_step``, which takes them all.
 
     Parameters
     ----------
@@ -324,7 +326,7 @@ class Optimizer:
         ----------
         params, grads : lists of arrays of matching shapes
         state : dict from ``init`` or the previous ``update``
-        learning_rate : float, or 0-d array (see ``update_``)
+        learning_rate : float
         xp : the array-API namespace
 
         Returns
@@ -334,9 +336,7 @@ class Optimizer:
         """
         new_params = [xp.asarray(p, copy=True) for p in params]
         new_state = {
-            key: [xp.asarray(a, copy=True) for a in value] if key in self.slots
-            else xp.asarray(value, copy=True) if array_api_compat.is_array_api_obj(value)
-            else value
+            key: [xp.asarray(a, copy=True) for a in value] if key in self.slots else value
             for key, value in state.items()
         }
         self.update_(new_params, grads, new_state, learning_rate=learning_rate, xp=xp)
@@ -348,29 +348,78 @@ class Optimizer:
         Arrays are written in place where the backend allows; otherwise the entries of the
         lists are rebound to new arrays, so callers read the results back from the lists.
 
-        ``state["step"]`` is an int, or a 0-d array on the parameters' device (then
-        ``learning_rate`` is one too, and both stay on the device: a step recorded once as
-        a CUDA graph and replayed cannot take new Python scalars; see ``mlpx/_static_step.py``).
+        Raises
+        ------
+        MlpxValueError, MlpxTypeError
+            When grads or the state's arrays do not match params one for one in shape, the
+            step count is not an int, or the learning rate is not a number > 0; nothing is
+            changed then.
+        """
+        self._check_step_arrays(params, grads, state)
+        step = state.get("step")
+        if type(step) is not int:
+            raise MlpxValueError(
+                f"state['step']={step!r} must be an int; make the state with "
+                f"{type(self).__name__}().init(params)"
+            )
+        scalars = self.step_scalars(step + 1, check_learning_rate(learning_rate))
+        state["step"] += 1
+        self._step(params, grads, state, scalars, xp)
+
+    def step_scalars(self, step: int, learning_rate: float) -> dict[str, float]:
+        """Every number of step ``step`` (1 for the first) that may change between steps.
+
+        ``update_`` computes them as Python floats. A step recorded once and replayed (a
+        CUDA graph, ``mlpx/_static_step.py``) cannot take new Python numbers, so it is
+        given them as 0-d device arrays (``update_with_scalars_``), rounded to the
+        parameters' dtype as the Python floats are: the same numbers either way.
+
+        Returns
+        -------
+        dict
+            ``{"lr": learning_rate}`` here; see Adam's and AdamW's.
+        """
+        return {"lr": learning_rate}
+
+    def update_with_scalars_(self, params: list, grads: list, state: dict, scalars: dict, *,
+                             xp) -> None:
+        """``update_`` with the step's scalars given, and the step count left alone.
+
+        Parameters
+        ----------
+        params, grads, state
+            As for ``update_``.
+        scalars : dict
+            ``step_scalars(step, learning_rate)``, each value a float or a 0-d array of the
+            parameters' dtype (not read: it may be on a device).
 
         Raises
         ------
         MlpxValueError
-            When grads or the state's arrays do not match params one for one in shape;
-            nothing is changed then.
+            As ``update_``, and for scalars with other names than ``step_scalars`` gives,
+            or that are neither numbers nor 0-d arrays of the parameters' dtype.
         """
         self._check_step_arrays(params, grads, state)
-        learning_rate = _step_learning_rate(learning_rate, params)
-        state["step"] += 1
-        self._apply(params, grads, state, learning_rate, xp)
+        expected = list(self.step_scalars(1, 1.0))
+        if not isinstance(scalars, dict) or sorted(scalars) != sorted(expected):
+            raise MlpxValueError(
+                f"scalars={scalars!r} must be a dict of {expected}; make it with "
+                f"{type(self).__name__}.step_scalars(step, learning_rate)"
+            )
+        for name, value in scalars.items():
+            if not (_is_0d_array(value) and params and value.dtype == params[0].dtype
+                    or isinstance(value, (int, float)) and math.isfinite(value)):
+                raise MlpxValueError(
+                    f"scalars[{name!r}]={value!r} must be a finite number or a 0-d array of "
+                    "the parameters' dtype"
+                )
+        self._step(params, grads, state, scalars, xp)
+
+    def _step(self, params, grads, state, scalars: dict, xp) -> None:
+        """One step given ``step_scalars``: here ``_apply`` with its learning rate."""
+        self._apply(params, grads, state, scalars["lr"], xp)
 
     def _check_step_arrays(self, params: list, grads: list, state: dict) -> None:
-        step = state.get("step")
-        if not (type(step) is int or _is_0d_array(step)):
-            raise MlpxValueError(
-                f"state['step']={step!r} must be an int (or a 0-d array on the parameters' "
-                "device); make the state with "
-                f"{type(self).__name__}().init(params)"
-            )
         if len(grads) != len(params):
             raise MlpxValueError(
                 f"grads has {len(grads)} arrays but params has {len(params)}; pass one gradient "
@@ -404,17 +453,6 @@ def _is_0d_array(value) -> bool:
     """A 0-d array of any array-API library (NumPy scalars such as np.float64 are not)."""
     return (array_api_compat.is_array_api_obj(value) and not isinstance(value, np.generic)
             and value.ndim == 0)
-
-
-def _step_learning_rate(value, params: list):
-    """One step's learning rate: a float > 0, or a 0-d array of the parameters' dtype.
-
-    The array stays as it is (on the device, not read: a recorded step's learning rate);
-    anything else must be a finite number > 0.
-    """
-    if _is_0d_array(value) and params and value.dtype == params[0].dtype:
-        return value
-    return check_learning_rate(value)
 
 
 def _zeros_like(param):
@@ -471,26 +509,20 @@ class Adam(Optimizer):
         self.beta2 = _check_fraction(beta2, parameter="beta2")
         self.epsilon = _check_positive(epsilon, parameter="epsilon")
 
-    def _decay_(self, params, lr):
+    def _decay_(self, params, scalars):
         """Decoupled weight decay (AdamW); nothing for Adam."""
 
-    def _corrected_step(self, step, lr, xp):
-        """The step size ``lr c / (1 - b1^t)`` and epsilon ``eps c``, ``c = sqrt(1 - b2^t)``.
+    def step_scalars(self, step: int, learning_rate: float) -> dict[str, float]:
+        """The step size ``lr c / (1 - b1^t)`` and epsilon ``eps c``, ``c = sqrt(1 - b2^t)``."""
+        v_correction_sqrt = math.sqrt(1.0 - self.beta2**step)
+        return {"step_size": learning_rate * v_correction_sqrt / (1.0 - self.beta1**step),
+                "epsilon": self.epsilon * v_correction_sqrt}
 
-        Python floats for a step count kept on the host (an int); 0-d arrays for one kept
-        on the device (a 0-d array, with ``lr`` one too), as a step recorded once and
-        replayed (a CUDA graph) needs: its kernels' scalars cannot change between replays.
-        """
-        sqrt = math.sqrt if isinstance(step, int) else xp.sqrt
-        v_correction_sqrt = sqrt(1.0 - self.beta2**step)
-        return lr * v_correction_sqrt / (1.0 - self.beta1**step), (
-            self.epsilon * v_correction_sqrt)
-
-    def _apply(self, params, grads, state, lr, xp):
+    def _step(self, params, grads, state, scalars, xp):
         m, v = state["m"], state["v"]
         b1, b2 = self.beta1, self.beta2
-        step_size, epsilon = self._corrected_step(state["step"], lr, xp)
-        self._decay_(params, lr)
+        step_size, epsilon = scalars["step_size"], scalars["epsilon"]
+        self._decay_(params, scalars)
         for i, grad in enumerate(grads):
             m[i] *= b1
             m[i] += (1.0 - b1) * grad
@@ -516,9 +548,14 @@ class AdamW(Adam):
             raise MlpxValueError(f"weight_decay={weight_decay!r} must be a finite number >= 0")
         self.weight_decay = weight_decay
 
-    def _decay_(self, params, lr):
+    def step_scalars(self, step: int, learning_rate: float) -> dict[str, float]:
+        """Adam's, and the decay factor ``1 - lr weight_decay``."""
+        return {**super().step_scalars(step, learning_rate),
+                "decay": 1.0 - learning_rate * self.weight_decay}
+
+    def _decay_(self, params, scalars):
         for i in range(len(params)):
-            params[i] *= 1.0 - lr * self.weight_decay
+            params[i] *= scalars["decay"]
 
 
 class RMSprop(Optimizer):

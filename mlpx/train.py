@@ -698,17 +698,16 @@ class EpochRunner:
     def _restore_arrays(self, arrays: list, saved: list) -> None:
         arrays[:] = saved
 
-    def apply_update(self, grad_flat, lr) -> None:
-        """One optimizer step on the flat vector (``lr``: a float or a 0-d array)."""
+    def apply_update(self, grad_flat, lr: float) -> None:
+        """One optimizer step on the flat vector with learning rate ``lr``."""
         params = [self.flat]
-        self.optimizer.update_(params, [grad_flat], self.step_state(), learning_rate=lr,
-                               xp=self.xp)
-        if params[0] is not self.flat or self.rebind_every_step:
-            self._set_flat(params[0])
+        self.optimizer.update_(params, [grad_flat], self.state, learning_rate=lr, xp=self.xp)
+        self.adopt_updated(params[0])
 
-    def step_state(self) -> dict:
-        """The optimizer state a step updates: here ``self.state`` itself."""
-        return self.state
+    def adopt_updated(self, flat) -> None:
+        """Take the optimizer's result: rebinds the views where it is a new array."""
+        if flat is not self.flat or self.rebind_every_step:
+            self._set_flat(flat)
 
     # --- one epoch -------------------------------------------------------------------
 
@@ -761,8 +760,9 @@ class EpochRunner:
         Y_batch : array of shape (n_rows, n_outputs)
         w_batch : array of shape (n_rows,), or None
             The batch's sample weights.
-        lr : float or 0-d array
-            The learning rate.
+        lr : float, or dict
+            The learning rate; for :class:`mlpx._static_step.StaticStepRunner`, the
+            step's ``Optimizer.step_scalars`` as 0-d device arrays.
 
         Returns
         -------

@@ -17,7 +17,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from helpers import HOST_READS, NO_LAUNCH
+from helpers import HOST_READS, NO_LAUNCH, NO_OP_TO
 
 import mlpx
 import mlpx.train
@@ -143,16 +143,22 @@ def _moons(n_samples: int = 200):
     return mlpx.datasets.make_moons(n_samples, noise=0.2, seed=0)
 
 
+def _generic_runner(model, optimizer, X, Y, batch_size, callback_list, **kwargs):
+    """The generic EpochRunner, on NumPy too (where ``fit`` would pick its fast path)."""
+    return mlpx.train.EpochRunner(model, optimizer, X, Y, batch_size, callback_list, **kwargs)
+
+
 def _fit(backend, monkeypatch, capture="generic", *, epochs: int = 3, **fit_kwargs):
     """Weights (NumPy), epoch losses and runners of a 2-16-8-2 fit on moons.
 
-    ``capture="generic"`` uses the runner ``fit`` picks (on NumPy its fast path, which
-    ``tests/test_fastpath.py`` holds to the generic runner's numbers); None a
-    StaticStepRunner run eagerly; a callable a StaticStepRunner that records with it.
+    ``capture="generic"`` uses the generic EpochRunner; None a StaticStepRunner run
+    eagerly; a callable a StaticStepRunner that records with it.
     """
     runners = []
     with monkeypatch.context() as patch:
-        if capture != "generic":
+        if capture == "generic":
+            patch.setattr(mlpx.train, "make_epoch_runner", _generic_runner)
+        else:
             make, runners = _runner_factory(capture)
             patch.setattr(mlpx.train, "make_epoch_runner", make)
         X, y = _moons()
@@ -168,6 +174,7 @@ CASES = {
     "adam": {},
     "adam-step-decay": {"learning_rate": StepDecay(0.01, step_size=1, gamma=0.5)},
     "adamw": {"optimizer": AdamW(0.01, weight_decay=0.1)},
+    "adam-beta2-rounds-to-1": {"optimizer": Adam(0.01, beta2=1 - 1e-8)},
     "sgd-nesterov": {"optimizer": SGD(0.05, momentum=0.9, nesterov=True)},
     "sample-weights": {"sample_weight": np.linspace(0.5, 2.0, 200)},
     "l2": {"alpha": 1e-2},
@@ -176,15 +183,17 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_eager_static_steps_train_as_the_generic_runner(backend, monkeypatch, case):
-    """Same losses and weights, on every backend (Adam's bias corrections are then
-    computed on the device in float32, hence a tolerance)."""
+def test_eager_static_steps_train_as_the_generic_runner_bit_for_bit(backend, monkeypatch,
+                                                                   case):
+    """Same losses and weights exactly, on every backend: the scalar table rounds each
+    step's Python floats to float32 as the generic step's array operations do (even
+    a beta2 that rounds to 1 in float32, whose bias correction the host computes)."""
     reference, reference_losses, _, _ = _fit(backend, monkeypatch, **CASES[case])
     weights, losses, model, runners = _fit(backend, monkeypatch, capture=None, **CASES[case])
     assert len(runners) == 1 and all(step.replay is None for step in runners[0].steps.values())
-    np.testing.assert_allclose(losses, reference_losses, rtol=1e-4)
+    assert losses == reference_losses
     for got, want in zip(weights, reference):
-        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
+        np.testing.assert_array_equal(got, want)
     assert model.optimizer_state_["step"] == 3 * 5  # 4 x 48 + 1 x 8 rows per epoch
     assert isinstance(model.optimizer_state_["step"], int)
 
@@ -214,8 +223,8 @@ def _continued_fit(backend, monkeypatch, capture="generic") -> list:
     """Weights after fit(2 epochs) then fit(1 epoch, reset_optimizer=False)."""
     X, y = _moons()
     with monkeypatch.context() as patch:
-        if capture != "generic":
-            patch.setattr(mlpx.train, "make_epoch_runner", _runner_factory(capture)[0])
+        patch.setattr(mlpx.train, "make_epoch_runner", _generic_runner if capture == "generic"
+                      else _runner_factory(capture)[0])
         model = mlpx.MLP([2, 16, 8, 2], ["relu", "relu", "softmax"], backend=backend,
                          seed=0)
         model.fit(X, y, epochs=2, batch_size=48)
@@ -264,42 +273,77 @@ def test_a_replayed_step_launches_two_operations_besides_the_graph(backend, monk
     assert not set(launches) & HOST_READS
 
 
+def test_the_recorded_step_is_the_generic_step_and_two_operations(backend, monkeypatch):
+    """What a GPU graph would hold for the moons Adam step: the generic step's 48 launches
+    (tests/test_generic_step.py) and two for the step's scalars: their table row read
+    through the device index, and the index moved on."""
+    _torch_only(backend)
+    X, y = mlpx.datasets.make_moons(256, noise=0.2, seed=0)
+    emulator = GraphEmulator()
+    monkeypatch.setattr(mlpx.train, "make_epoch_runner", _runner_factory(emulator)[0])
+    model = mlpx.MLP([2, 16, 8, 2], ["relu", "relu", "softmax"], backend=backend, seed=0)
+    model.fit(X, y, epochs=1, batch_size=32)
+    recorded = Counter(
+        NO_OP_TO if getattr(func, "__name__", "") == "to" and result is args[0]
+        else getattr(func, "__name__", str(func))
+        for func, args, _, result in emulator.recordings[0].calls)
+    launches = {name: n for name, n in recorded.items() if name not in NO_LAUNCH}
+    assert sum(launches.values()) <= 48 + 2, sorted(launches.items())
+    assert launches["index_select"] == 3 and launches["add_"] == 4  # X, Y, row; 3 in Adam
+
+
 def test_a_continued_fit_carries_the_step_count(backend, monkeypatch):
-    """reset_optimizer=False continues Adam's count on the device as on the host."""
+    """reset_optimizer=False continues Adam's count in the scalar table as on the host."""
     generic = _continued_fit(backend, monkeypatch)
     eager = _continued_fit(backend, monkeypatch, capture=None)
     for got, want in zip(eager, generic):
-        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
+        np.testing.assert_array_equal(got, want)
     if backend.name == "torch":
         replayed = _continued_fit(backend, monkeypatch, capture=GraphEmulator())
         for got, want in zip(replayed, eager):
             np.testing.assert_array_equal(got, want)
 
 
-def _host_step_count(monkeypatch):
-    monkeypatch.setattr(StaticStepRunner, "step_state", lambda runner: runner.state)
-
-
-def _host_learning_rate(monkeypatch):
-    run_epoch, train_step = StaticStepRunner.run_epoch, StaticStepRunner.train_step
+def _python_scalars(monkeypatch):
+    """The step's scalars as Python floats from the host's count and learning rate."""
+    run_epoch = StaticStepRunner.run_epoch
 
     def keep_lr(runner, order, lr):
-        runner.host_lr = lr
+        runner.host_lr, runner.host_step = lr, runner.state["step"]
         return run_epoch(runner, order, lr)
 
-    def step_with_host_lr(runner, X_batch, Y_batch, w_batch, lr):
-        return train_step(runner, X_batch, Y_batch, w_batch, runner.host_lr)
+    def python_scalars(runner):
+        runner.host_step += 1
+        return runner.optimizer.step_scalars(runner.host_step, runner.host_lr)
 
     monkeypatch.setattr(StaticStepRunner, "run_epoch", keep_lr)
-    monkeypatch.setattr(StaticStepRunner, "train_step", step_with_host_lr)
+    monkeypatch.setattr(StaticStepRunner, "next_scalars", python_scalars)
 
 
-@pytest.mark.parametrize("keep_on_host", [_host_step_count, _host_learning_rate],
-                         ids=["step-count", "learning-rate"])
+def _host_row_index(monkeypatch):
+    """The table's row picked with a Python int (the host's count of the epoch's steps)."""
+    fill = StaticStepRunner._fill_scalar_table
+
+    def fill_and_count(runner, lr):
+        fill(runner, lr)
+        runner.host_row = 0
+
+    def host_row(runner):
+        row = runner.scalar_table[runner.host_row, ...]
+        runner.host_row += 1
+        return {name: row[column, ...] for column, name in enumerate(runner.scalar_names)}
+
+    monkeypatch.setattr(StaticStepRunner, "_fill_scalar_table", fill_and_count)
+    monkeypatch.setattr(StaticStepRunner, "next_scalars", host_row)
+
+
+@pytest.mark.parametrize("keep_on_host", [_python_scalars, _host_row_index],
+                         ids=["python-scalars", "host-row-index"])
 def test_a_step_taking_a_host_scalar_replays_stale(backend, monkeypatch, keep_on_host):
-    """Negative controls: with Adam's step count, or the learning rate, passed as a Python
-    number, the recording freezes it (bias corrections, or the decayed rate, stop
-    changing) and the replayed fit differs from the same code run eagerly."""
+    """Negative controls: with the step's scalars passed as Python numbers, or their row
+    picked with a Python int, the recording freezes them (the bias corrections and the
+    decayed rate stop changing) and the replayed fit differs from the same code run
+    eagerly."""
     _torch_only(backend)
     keep_on_host(monkeypatch)
     case = CASES["adam-step-decay"]
@@ -383,52 +427,50 @@ def test_batch_callbacks_are_refused(backend, monkeypatch):
         np.testing.assert_array_equal(to_numpy(got), want)
 
 
-def test_a_beta_that_rounds_to_one_is_refused(backend, monkeypatch):
-    """float32(1 - 1e-8) is 1: Adam's device-side bias correction would divide by 0."""
-    make, _ = _runner_factory(None)
-    monkeypatch.setattr(mlpx.train, "make_epoch_runner", make)
-    X, y = _moons()
-    model = mlpx.MLP([2, 4, 2], ["relu", "softmax"], backend=backend, seed=0)
-    before = [to_numpy(p) for p in model.params]
-    with pytest.raises(MlpxValueError, match=r"beta2=0\.99999999 rounds to 1"):
-        model.fit(X, y, epochs=1, optimizer=Adam(beta2=1 - 1e-8))
-    for got, want in zip(model.params, before):
-        np.testing.assert_array_equal(to_numpy(got), want)
-    model64 = mlpx.MLP([2, 4, 2], ["relu", "softmax"], backend=backend, dtype="float64",
-                       seed=0)
-    model64.fit(X, y, epochs=1, optimizer=Adam(beta2=1 - 1e-8))
-    assert all(np.isfinite(to_numpy(p)).all() for p in model64.params)
+OPTIMIZERS = [Adam(), AdamW(weight_decay=0.1), SGD(momentum=0.9, nesterov=True),
+              mlpx.optim.RMSprop(), mlpx.optim.Adagrad()]
 
 
-@pytest.mark.parametrize("optimizer", [Adam(), AdamW(weight_decay=0.1), SGD(momentum=0.9)],
-                         ids=["adam", "adamw", "sgd-momentum"])
-def test_update_takes_a_device_step_count_and_learning_rate(xp, backend, optimizer):
-    """``update_`` with 0-d device arrays as ``state["step"]`` and ``learning_rate``: the
-    host version's numbers (to float32 rounding), the count incremented in place, and
-    ``update`` leaving its input state alone."""
+@pytest.mark.parametrize("optimizer", OPTIMIZERS, ids=lambda opt: type(opt).__name__)
+def test_update_with_scalars_equals_update_bit_for_bit(xp, backend, optimizer):
+    """``update_with_scalars_`` given ``step_scalars`` as 0-d arrays of float32: the
+    numbers of ``update_``, which takes them as Python floats; the step count is the
+    caller's to keep."""
     rng = np.random.default_rng(0)
-    host_params = [rng.standard_normal(7).astype(np.float32)]
-    params = [xp.asarray(host_params[0], device=backend.device)]
-    host_state = optimizer.init(params)
-    device_state = optimizer.init(params)
-    device_state["step"] = xp.zeros((), dtype=xp.float32, device=backend.device)
-    device_lr = xp.full((), 0.01, dtype=xp.float32, device=backend.device)
-    host_result, device_result = params, params
-    for _ in range(5):
+    params = [xp.asarray(rng.standard_normal(7).astype(np.float32), device=backend.device)]
+    host_params = [xp.asarray(params[0], copy=True)]
+    state, host_state = optimizer.init(params), optimizer.init(host_params)
+    for step in range(1, 6):
         grads = [xp.asarray(rng.standard_normal(7).astype(np.float32), device=backend.device)]
-        host_result, host_state = optimizer.update(host_result, grads, host_state,
-                                                   learning_rate=0.01, xp=xp)
-        counter = device_state["step"]
-        device_result, device_state = optimizer.update(device_result, grads, device_state,
-                                                       learning_rate=device_lr, xp=xp)
-        assert device_state["step"] is not counter
-    assert float(device_state["step"]) == host_state["step"] == 5
-    assert device_result[0].dtype == xp.float32
-    np.testing.assert_allclose(to_numpy(device_result[0]), to_numpy(host_result[0]),
-                               rtol=1e-5, atol=1e-6)
-    counter = device_state["step"]
-    optimizer.update_(device_result, grads, device_state, learning_rate=device_lr, xp=xp)
-    assert device_state["step"] is counter and float(counter) == 6
+        optimizer.update_(host_params, grads, host_state, learning_rate=0.01, xp=xp)
+        scalars = {name: xp.asarray(value, dtype=xp.float32, device=backend.device)
+                   for name, value in optimizer.step_scalars(step, 0.01).items()}
+        optimizer.update_with_scalars_(params, grads, state, scalars, xp=xp)
+        np.testing.assert_array_equal(to_numpy(params[0]), to_numpy(host_params[0]))
+    assert (state["step"], host_state["step"]) == (0, 5)
+    for slot in optimizer.slots:
+        np.testing.assert_array_equal(to_numpy(state[slot][0]), to_numpy(host_state[slot][0]))
+
+
+@pytest.mark.parametrize("scalars, match", [
+    ({"step_size": 0.1}, r"must be a dict of \['step_size', 'epsilon'\]"),
+    ({"step_size": 0.1, "epsilon": 1e-8, "lr": 0.1}, "must be a dict of"),
+    ({"step_size": float("nan"), "epsilon": 1e-8}, r"scalars\['step_size'\]=nan must be"),
+    ({"step_size": "float64", "epsilon": 1e-8}, r"scalars\['step_size'\]=.* 0-d array of"),
+    ({"step_size": "vector", "epsilon": 1e-8}, r"scalars\['step_size'\]=.* 0-d array of"),
+], ids=["missing", "extra", "nan", "other-dtype", "vector"])
+def test_update_with_scalars_refuses_bad_scalars_before_any_work(xp, backend, scalars, match):
+    optimizer = Adam()
+    params = [xp.ones((3,), dtype=xp.float32, device=backend.device)]
+    state = optimizer.init(params)
+    arrays = {"float64": xp.asarray(0.1, dtype=xp.float64, device=backend.device),
+              "vector": xp.full((3,), 0.1, dtype=xp.float32, device=backend.device)}
+    scalars = {name: arrays.get(value, value) if isinstance(value, str) else value
+               for name, value in scalars.items()}
+    with pytest.raises(MlpxValueError, match=match):
+        optimizer.update_with_scalars_(params, [params[0]], state, scalars, xp=xp)
+    np.testing.assert_array_equal(to_numpy(params[0]), np.ones(3, np.float32))
+    np.testing.assert_array_equal(to_numpy(state["m"][0]), np.zeros(3, np.float32))
 
 
 @pytest.mark.parametrize("learning_rate, error", [
@@ -437,7 +479,7 @@ def test_update_takes_a_device_step_count_and_learning_rate(xp, backend, optimiz
 ], ids=["vector", "nan", "negative", "text"])
 def test_update_refuses_a_bad_learning_rate_before_any_work(xp, backend, learning_rate,
                                                             error):
-    """Only a number > 0 or a 0-d array of the parameters' dtype; nothing changes else."""
+    """Only a number > 0; nothing changes else."""
     optimizer = Adam()
     params = [xp.ones((3,), dtype=xp.float32, device=backend.device)]
     grads = [xp.ones((3,), dtype=xp.float32, device=backend.device)]
