@@ -1032,6 +1032,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.threads = 1 if args.quick else 0
     if min(args.repeats, args.scaling_repeats) < 1 or args.warmup < 0 or args.threads < 0:
         parser.error("--repeats and --scaling-repeats must be >= 1, --warmup and --threads >= 0")
+    if args.json is not None:
+        folder = args.json.parent
+        if args.json.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
+            parser.error(f"--json {args.json}: not a file in a writable folder; the timings "
+                         "would be lost after the run; create the folder or pick another path")
     all_configs = make_configs(args.quick, args.backend)
     if args.configs is None:
         args.configs = list(all_configs)
@@ -1107,7 +1112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"- {threads_seen(all_results)}")
     if args.json is not None:
         payload = json_payload(args, machine, configs, all_results)
-        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+        from mlpx.io import atomic_write_bytes
+
+        atomic_write_bytes(args.json, (json.dumps(payload, indent=2) + "\n").encode())
         print(f"\nraw timings written to {args.json}")
     print(f"\ntotal {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return 0

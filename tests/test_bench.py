@@ -111,6 +111,16 @@ def test_unknown_names_are_refused_with_the_choices(bench):
         bench._names("floor,mlpxx", ("floor", "mlpx"), "--contenders")
 
 
+@pytest.mark.parametrize("where", ["missing-folder", "a-folder"])
+def test_a_json_path_that_cannot_be_written_is_refused_before_the_run(bench, tmp_path,
+                                                                     capsys, where):
+    path = tmp_path / "missing" / "timings.json" if where == "missing-folder" else tmp_path
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--quick", "--json", str(path)])
+    assert "not a file in a writable folder" in capsys.readouterr().err
+    assert bench.parse_args(["--quick", "--json", str(tmp_path / "t.json")]).json.name == "t.json"
+
+
 def test_the_large_data_is_a_learnable_float32_problem(bench):
     X_train, y_train, X_test, y_test = bench.large_data(512, n_features=32, n_test=128)
     assert X_train.shape == (512, 32) and X_test.shape == (128, 32)
