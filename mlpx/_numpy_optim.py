@@ -98,7 +98,7 @@ def _adam_step_constants(adam: Adam, lr: float, step: int) -> tuple:
 
     Bias correction folded into two scalars: ``p -= step_size * m / (sqrt(v) + epsilon)``.
     """
-    scalars = adam.step_scalars(step, lr)
+    scalars = adam._step_scalars(step, lr)
     return scalars["step_size"], scalars["epsilon"], scalars.get("decay")
 
 

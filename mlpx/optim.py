@@ -287,7 +287,7 @@ class Optimizer:
     entries (``m[i] *= beta1``), which is what makes "in place where writable, rebound where
     not" automatic. ``_apply`` takes the learning rate; an optimizer whose step takes other
     numbers that change from step to step (Adam's bias corrections) lists them in
-    ``step_scalars`` and implements ``_step``, which takes them all.
+    ``_step_scalars`` and implements ``_step``, which takes them all.
 
     Parameters
     ----------
@@ -362,7 +362,7 @@ class Optimizer:
                 f"state['step']={step!r} must be an int; make the state with "
                 f"{type(self).__name__}().init(params)"
             )
-        scalars = self.step_scalars(step + 1, check_learning_rate(learning_rate))
+        scalars = self._step_scalars(step + 1, check_learning_rate(learning_rate))
         state["step"] += 1
         self._step(params, grads, state, scalars, xp)
 
@@ -377,8 +377,20 @@ class Optimizer:
         Returns
         -------
         dict
-            ``{"lr": learning_rate}`` here; see Adam's and AdamW's.
+            ``{"lr": learning_rate}``, or what the optimizer's ``_step_scalars`` lists
+            (Adam's step size and epsilon; AdamW adds its decay factor).
+
+        Raises
+        ------
+        MlpxValueError, MlpxTypeError
+            For a step that is not an int >= 1, or a learning rate that is not a number > 0.
         """
+        if type(step) is not int or step < 1:
+            raise MlpxValueError(f"step={step!r} must be an int >= 1 (1 for the first step)")
+        return self._step_scalars(step, check_learning_rate(learning_rate))
+
+    def _step_scalars(self, step: int, learning_rate: float) -> dict[str, float]:
+        """``step_scalars`` for checked arguments."""
         return {"lr": learning_rate}
 
     def update_with_scalars_(self, params: list, grads: list, state: dict, scalars: dict, *,
@@ -400,7 +412,7 @@ class Optimizer:
             or that are neither numbers nor 0-d arrays of the parameters' dtype.
         """
         self._check_step_arrays(params, grads, state)
-        expected = list(self.step_scalars(1, 1.0))
+        expected = list(self._step_scalars(1, 1.0))
         if not isinstance(scalars, dict) or sorted(scalars) != sorted(expected):
             raise MlpxValueError(
                 f"scalars={scalars!r} must be a dict of {expected}; make it with "
@@ -408,7 +420,7 @@ class Optimizer:
             )
         for name, value in scalars.items():
             if not (_is_0d_array(value) and params and value.dtype == params[0].dtype
-                    or isinstance(value, (int, float)) and math.isfinite(value)):
+                    or type(value) in (int, float) and math.isfinite(value)):
                 raise MlpxValueError(
                     f"scalars[{name!r}]={value!r} must be a finite number or a 0-d array of "
                     "the parameters' dtype"
@@ -512,7 +524,7 @@ class Adam(Optimizer):
     def _decay_(self, params, scalars):
         """Decoupled weight decay (AdamW); nothing for Adam."""
 
-    def step_scalars(self, step: int, learning_rate: float) -> dict[str, float]:
+    def _step_scalars(self, step: int, learning_rate: float) -> dict[str, float]:
         """The step size ``lr c / (1 - b1^t)`` and epsilon ``eps c``, ``c = sqrt(1 - b2^t)``."""
         v_correction_sqrt = math.sqrt(1.0 - self.beta2**step)
         return {"step_size": learning_rate * v_correction_sqrt / (1.0 - self.beta1**step),
@@ -548,9 +560,9 @@ class AdamW(Adam):
             raise MlpxValueError(f"weight_decay={weight_decay!r} must be a finite number >= 0")
         self.weight_decay = weight_decay
 
-    def step_scalars(self, step: int, learning_rate: float) -> dict[str, float]:
+    def _step_scalars(self, step: int, learning_rate: float) -> dict[str, float]:
         """Adam's, and the decay factor ``1 - lr weight_decay``."""
-        return {**super().step_scalars(step, learning_rate),
+        return {**super()._step_scalars(step, learning_rate),
                 "decay": 1.0 - learning_rate * self.weight_decay}
 
     def _decay_(self, params, scalars):

@@ -493,6 +493,21 @@ def test_update_refuses_a_bad_learning_rate_before_any_work(xp, backend, learnin
     np.testing.assert_array_equal(to_numpy(state["m"][0]), np.zeros(3, np.float32))
 
 
+@pytest.mark.parametrize("step, learning_rate, error, match", [
+    (0, 0.1, MlpxValueError, "step=0 must be an int >= 1"),
+    (-3, 0.1, MlpxValueError, "step=-3 must be"),
+    (1.5, 0.1, MlpxValueError, "step=1.5 must be"),
+    (True, 0.1, MlpxValueError, "step=True must be"),
+    (1, float("nan"), MlpxValueError, "learning_rate="),
+    (1, "0.1", MlpxTypeError, "learning_rate="),
+], ids=["zero", "negative", "float", "bool", "nan-rate", "text-rate"])
+def test_step_scalars_refuses_a_bad_step_or_rate(step, learning_rate, error, match):
+    """Step 0 would divide by Adam's 1 - beta1**0 = 0; say so instead."""
+    for optimizer in (Adam(), AdamW(), SGD()):
+        with pytest.raises(error, match=match):
+            optimizer.step_scalars(step, learning_rate)
+
+
 def test_update_refuses_a_step_count_that_is_not_an_int(xp, backend):
     optimizer = Adam()
     params = [xp.ones((3,), dtype=xp.float32, device=backend.device)]
