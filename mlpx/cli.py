@@ -52,6 +52,7 @@ from mlpx.activations import ACTIVATIONS
 from mlpx.callbacks import Callback, Checkpoint, ProgressBar
 from mlpx.model import MLP
 from mlpx.optim import OPTIMIZERS
+from mlpx.precision import MATMUL_PRECISIONS, matmul_function
 
 DATASETS = ("moons", "circles", "xor", "spirals", "blobs", "digits")
 HIDDEN_ACTIVATIONS = tuple(name for name, act in ACTIVATIONS.items() if not act.output_only)
@@ -254,6 +255,9 @@ def _add_train_options(train: argparse.ArgumentParser) -> None:
                      help="device of the backend, e.g. cuda:1 (default: the backend's own)")
     run.add_argument("--dtype", choices=DTYPE_NAMES, default="float32",
                      help="floating dtype (default: float32)")
+    run.add_argument("--matmul-precision", choices=MATMUL_PRECISIONS, default="highest",
+                     help="bfloat16: mixed-precision matrix products with float32 weights, "
+                     "--backend torch only (default: highest)")
     run.add_argument("--print-every", type=non_negative_int, default=None, metavar="N",
                      help="print the loss every N epochs, 0 for never "
                      "(default: epochs // 20)")
@@ -291,6 +295,16 @@ def resolve_cli_backend(name: str, device: str | None) -> Backend:
     except (RuntimeError, AssertionError, ValueError, TypeError) as exc:
         raise CliError(f"--device {device!r} is not usable with backend {name}: {exc}") from None
     return backend
+
+
+def check_matmul_precision(args: argparse.Namespace, backend: Backend) -> None:
+    """Refuse a ``--matmul-precision`` the backend or dtype cannot run, before any work."""
+    try:
+        matmul_function(args.matmul_precision, xp=backend.xp,
+                        dtype=resolve_dtype(args.dtype, xp=backend.xp),
+                        backend_name=backend.name, dtype_label=args.dtype)
+    except MlpxValueError as exc:
+        raise CliError(f"--matmul-precision {args.matmul_precision}: {exc}") from None
 
 
 def device_label(backend: Backend) -> str:
@@ -772,7 +786,8 @@ def build_model(data: Dataset, args: argparse.Namespace, backend: Backend) -> ML
         n_outputs, output = len(data.classes), "softmax"
     sizes = [n_features, *args.hidden, n_outputs]
     activations = [args.activation] * len(args.hidden) + [output]
-    return MLP(sizes, activations, backend=backend, dtype=args.dtype, seed=args.seed)
+    return MLP(sizes, activations, backend=backend, dtype=args.dtype, seed=args.seed,
+               matmul_precision=args.matmul_precision)
 
 
 def progress_callback(args: argparse.Namespace) -> Callback:
@@ -797,7 +812,10 @@ def print_header(data: Dataset, split: Split, model: MLP, args: argparse.Namespa
           "(standardised on train)")
     print(f"network:   {' -> '.join(map(str, model.layer_sizes))}  "
           f"({', '.join(model.activations)}; loss {model.loss.name})")
-    print(f"backend:   {model.backend.name} on {device_label(model.backend)}, {args.dtype}")
+    products = ("" if model.matmul_precision == "highest"
+                else f" ({model.matmul_precision} matrix products)")
+    print(f"backend:   {model.backend.name} on {device_label(model.backend)}, {args.dtype}"
+          f"{products}")
     print(f"training:  {args.optimizer} lr {args.lr:g}, {batch}, {args.epochs} epochs, "
           f"seed {args.seed}")
 
@@ -805,6 +823,7 @@ def print_header(data: Dataset, split: Split, model: MLP, args: argparse.Namespa
 def run_train(args: argparse.Namespace) -> int:
     """``mlpx train``: load, split, standardise, train, print the test score."""
     backend = resolve_cli_backend(args.backend, args.device)
+    check_matmul_precision(args, backend)
     data = load_dataset(args, backend)
     split = split_and_scale(data, args)
     model = build_model(data, args, backend)

@@ -97,7 +97,8 @@ def gradcheck(model, X, y, eps: float = 1e-6) -> list[float]:
     """
     if not eps > 0:
         raise MlpxValueError(f"eps={eps!r} must be > 0, e.g. 1e-6")
-    double = model._clone(dtype="float64")
+    # float64 products: a finite difference needs every digit (bfloat16 keeps about 3)
+    double = model._clone(dtype="float64", matmul_precision="highest")
     X64, Y64, _ = double.check_Xy(X, y)
     _, analytic, _ = double._loss_and_grads(X64, Y64)
     numeric = numerical_grads(double, X64, Y64, eps)

@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from mlpx._backend import BACKEND_NAMES, dtype_name, to_numpy
-from mlpx._errors import BackendUnavailableError, MlpxFileError, MlpxTypeError
+from mlpx._errors import BackendUnavailableError, MlpxFileError, MlpxTypeError, MlpxValueError
+from mlpx.precision import MATMUL_PRECISIONS, backend_supports, check_matmul_precision
 
 FORMAT_NAME = "mlpx"
 #: Files of a higher version were written by a newer mlpx and are refused.
@@ -139,6 +140,7 @@ def model_metadata(model) -> dict[str, str]:
         "dtype": dtype_name(model.dtype),
         "alpha": model.alpha,
         "alpha_per_sample": model.alpha_per_sample,
+        "matmul_precision": model.matmul_precision,
         "init": model.init,
         "seed": model.seed,
         "classes": None if classes is None else {"dtype": classes.dtype.str,
@@ -366,8 +368,11 @@ def _classes(config: dict[str, Any], path: Path):
 
 
 def build_model(config: dict[str, Any], tensors: dict[str, np.ndarray], path: Path, *,
-                backend=None, device=None):
-    """An MLP with the stored architecture, weights and classes on ``backend``."""
+                backend=None, device=None, matmul_precision=None):
+    """An MLP with the stored architecture, weights and classes on ``backend``.
+
+    ``matmul_precision`` None keeps the saved one (see :func:`load`).
+    """
     from mlpx._backend import resolve_backend
     from mlpx.model import MLP
 
@@ -380,12 +385,26 @@ def build_model(config: dict[str, Any], tensors: dict[str, np.ndarray], path: Pa
                 f"{str(path)!r} was saved from the {saved!r} backend, which is not usable "
                 f"here ({exc}); pass backend='numpy' (or another) to mlpx.load"
             ) from None
+    else:
+        backend = resolve_backend(backend, device)
+    if matmul_precision is None:
+        matmul_precision = config.get("matmul_precision", "highest")
+        if matmul_precision in MATMUL_PRECISIONS and not backend_supports(matmul_precision,
+                                                                          backend.xp):
+            raise MlpxValueError(
+                f"{str(path)!r} was saved with matmul_precision={matmul_precision!r}, which "
+                f"the {backend.name} backend cannot run; pass matmul_precision='highest' "
+                "to mlpx.load (or load it with backend='torch')"
+            )
+    else:
+        check_matmul_precision(matmul_precision)
     try:
         model = MLP(config["layer_sizes"], activations=config.get("activations"),
                     loss=config.get("loss"), backend=backend, dtype=config["dtype"],
                     seed=config.get("seed"), alpha=config.get("alpha", 0.0),
-                    init=config.get("init"), device=device,
-                    alpha_per_sample=config.get("alpha_per_sample", False))
+                    init=config.get("init"),
+                    alpha_per_sample=config.get("alpha_per_sample", False),
+                    matmul_precision=matmul_precision)
     except BackendUnavailableError:
         raise
     except (ValueError, TypeError) as exc:
@@ -405,7 +424,7 @@ def build_model(config: dict[str, Any], tensors: dict[str, np.ndarray], path: Pa
     return model
 
 
-def load(path, backend=None, device=None):
+def load(path, backend=None, device=None, matmul_precision=None):
     """Load a model written by :meth:`mlpx.MLP.save`.
 
     Parameters
@@ -417,6 +436,9 @@ def load(path, backend=None, device=None):
         with ``backend="numpy"``, and back with ``backend="cupy"``).
     device : optional
         The backend device; default: the backend's default device.
+    matmul_precision : {"highest", "bfloat16"}, optional
+        Default: the precision the model was saved with. A model trained with bfloat16
+        products loads on a backend without bfloat16 (NumPy) with ``"highest"``.
 
     Returns
     -------
@@ -434,7 +456,8 @@ def load(path, backend=None, device=None):
         When the backend (default: the saved one) cannot be used here.
     """
     config, tensors, _, path = _read_model_or_checkpoint(path, need_checkpoint=False)
-    return build_model(config, tensors, path, backend=backend, device=device)
+    return build_model(config, tensors, path, backend=backend, device=device,
+                       matmul_precision=matmul_precision)
 
 
 # --- checkpoints -----------------------------------------------------------------------

@@ -11,10 +11,15 @@ Backward (backpropagation), given ``grad_a = dL/da``::
     grad_W = x.T @ grad_z              # dL/dW,  (fan_in, fan_out)
     grad_b = sum(grad_z, axis=0)       # dL/db,  (fan_out,)
     grad_x = grad_z @ W.T              # dL/dx,  (n_samples, fan_in): the previous layer's grad_a
+
+The three products go through ``Dense.matmul``: the ``@`` operator itself, or with
+``MLP(matmul_precision="bfloat16")`` a product of bfloat16 casts (:mod:`mlpx.precision`).
 """
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from typing import Any
 
 from mlpx.activations import Activation
@@ -30,17 +35,22 @@ class Dense:
     activation : Activation
     xp : module
         The array-API namespace of ``W`` and ``b``.
+    matmul : callable, optional
+        ``matmul(left, right)`` computes ``left @ right`` (the default); mixed precision
+        passes :func:`mlpx.precision.bfloat16_matmul`.
 
     Attributes
     ----------
     grad_W, grad_b : arrays of the shapes of W and b, set by ``backward``.
     """
 
-    def __init__(self, W: Any, b: Any, activation: Activation, *, xp: Any) -> None:
+    def __init__(self, W: Any, b: Any, activation: Activation, *, xp: Any,
+                 matmul: Callable[[Any, Any], Any] | None = None) -> None:
         self.W = W
         self.b = b
         self.activation = activation
         self.xp = xp
+        self.matmul = operator.matmul if matmul is None else matmul
         self.grad_W = None
         self.grad_b = None
         self._x = self._z = self._a = None
@@ -55,7 +65,7 @@ class Dense:
 
     def pre_activation(self, x):
         """z = x @ W + b, shape (n_samples, fan_out)."""
-        return x @ self.W + self.b
+        return self.matmul(x, self.W) + self.b
 
     def forward(self, x):
         """a = f(x @ W + b); caches x, z and a for ``backward``.
@@ -111,8 +121,8 @@ class Dense:
         grad_x : array of shape (n_samples, fan_in), or None
         """
         xp = self.xp
-        self.grad_W = xp.matrix_transpose(self._x) @ grad_z
+        self.grad_W = self.matmul(xp.matrix_transpose(self._x), grad_z)
         self.grad_b = xp.sum(grad_z, axis=0)
         if not need_grad_x:
             return None
-        return grad_z @ xp.matrix_transpose(self.W)
+        return self.matmul(grad_z, xp.matrix_transpose(self.W))

@@ -28,6 +28,7 @@ from mlpx.activations import get_activation
 from mlpx.init import initial_params, resolve_initializers
 from mlpx.layers import Dense
 from mlpx.losses import get_loss, weighted_value
+from mlpx.precision import check_matmul_precision, matmul_function
 
 
 class Intermediates(NamedTuple):
@@ -152,6 +153,12 @@ class MLP:
         layer. Default: He for the ReLU family, Glorot otherwise.
     device : optional
         The backend device (e.g. "cuda:1" for torch). Default: the backend's own choice.
+    matmul_precision : {"highest", "bfloat16"}
+        "highest" multiplies in ``dtype``. "bfloat16" is mixed precision (torch backend,
+        float32 models): every matrix product, forward and backward, takes bfloat16 inputs
+        and returns float32, while weights, activations, loss and optimizer stay float32;
+        several times faster where the hardware multiplies bfloat16 (AVX512-BF16 or AMX
+        CPUs, GPU tensor cores). See :mod:`mlpx.precision`.
 
     Attributes
     ----------
@@ -178,6 +185,7 @@ class MLP:
         init=None,
         device: Any = None,
         alpha_per_sample: bool = False,
+        matmul_precision: str = "highest",
     ) -> None:
         sizes = _check_layer_sizes(layer_sizes)
         acts = _check_activations(activations, len(sizes) - 1)
@@ -193,8 +201,10 @@ class MLP:
         self.alpha_per_sample = bool(alpha_per_sample)
         self.seed = _check_seed(seed)
         initializers = resolve_initializers(init, [act.name for act in acts])
+        self.matmul_precision = check_matmul_precision(matmul_precision)
         self.backend = resolve_backend(backend, device)
         self.dtype = resolve_dtype(dtype, xp=self.backend.xp)
+        layer_matmul = self._layer_matmul()
         self.layer_sizes = sizes
         self.activations = [act.name for act in acts]
         self.init = initializers
@@ -206,7 +216,8 @@ class MLP:
                          for p in host_params]
         xp = self.backend.xp
         self.layers = [
-            Dense(device_params[2 * i], device_params[2 * i + 1], act, xp=xp)
+            Dense(device_params[2 * i], device_params[2 * i + 1], act, xp=xp,
+                  matmul=layer_matmul)
             for i, act in enumerate(acts)
         ]
         self.classes_ = default_classes(self.task, self.n_outputs)
@@ -219,6 +230,12 @@ class MLP:
         self._has_seen_labels = False
 
     # --- description ------------------------------------------------------------------
+
+    def _layer_matmul(self):
+        """The layers' product at ``matmul_precision`` (None: the ``@`` operator)."""
+        return matmul_function(self.matmul_precision, xp=self.backend.xp, dtype=self.dtype,
+                               backend_name=self.backend.name,
+                               dtype_label=dtype_name(self.dtype))
 
     @property
     def xp(self):
@@ -239,9 +256,12 @@ class MLP:
         return self.task != "regression"
 
     def __repr__(self) -> str:
+        precision = ("" if self.matmul_precision == "highest"
+                     else f", matmul_precision={self.matmul_precision!r}")
         return (
             f"MLP({self.layer_sizes}, activations={self.activations}, loss={self.loss.name!r}, "
-            f"backend={self.backend.name!r}, dtype={dtype_name(self.dtype)!r}, seed={self.seed})"
+            f"backend={self.backend.name!r}, dtype={dtype_name(self.dtype)!r}{precision}, "
+            f"seed={self.seed})"
         )
 
     # --- pickling ---------------------------------------------------------------------
@@ -257,11 +277,14 @@ class MLP:
 
     def __setstate__(self, state: dict) -> None:
         host_layers = state.pop("layers")
+        self.matmul_precision = "highest"  # pickles from before the option
         self.__dict__.update(state)
         self.dtype = resolve_dtype(state["dtype"], xp=self.backend.xp)
+        layer_matmul = self._layer_matmul()
         on_device = lambda host: from_host(host, backend=self.backend, dtype=self.dtype)  # noqa: E731
         self.layers = [
-            Dense(on_device(W), on_device(b), get_activation(name), xp=self.xp)
+            Dense(on_device(W), on_device(b), get_activation(name), xp=self.xp,
+                  matmul=layer_matmul)
             for (W, b), name in zip(host_layers, self.activations)
         ]
         self.optimizer_state_ = _map_state_arrays(self.optimizer_state_, on_device)
@@ -946,6 +969,7 @@ class MLP:
             layer_sizes=self.layer_sizes, activations=self.activations, loss=self.loss.name,
             backend=self.backend, dtype=dtype_name(self.dtype), seed=self.seed,
             alpha=self.alpha, init=self.init, alpha_per_sample=self.alpha_per_sample,
+            matmul_precision=self.matmul_precision,
         )
         config.update(overrides)
         clone = MLP(**config)

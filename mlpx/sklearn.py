@@ -54,6 +54,7 @@ from mlpx._errors import MlpxValueError
 from mlpx.callbacks import Callback
 from mlpx.model import MLP
 from mlpx.optim import SGD, Adam, Schedule
+from mlpx.precision import MATMUL_PRECISIONS
 from mlpx.sample_weights import check_sample_weight, weights_from_dict
 from mlpx.train import fit as core_fit
 from mlpx.train import fit_lbfgs
@@ -274,7 +275,7 @@ class _BaseMLP(BaseEstimator):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="float32", backend=None, device=None):
+                 dtype="float32", backend=None, device=None, matmul_precision="highest"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -301,6 +302,7 @@ class _BaseMLP(BaseEstimator):
         self.dtype = dtype
         self.backend = backend
         self.device = device
+        self.matmul_precision = matmul_precision
 
     # --- parameters --------------------------------------------------------------------
 
@@ -332,6 +334,7 @@ class _BaseMLP(BaseEstimator):
             _check_int(self.n_iter_no_change, "n_iter_no_change (an int or np.inf)", 1)
         _check_int(self.max_fun, "max_fun", 1)
         _check_choice(self.dtype, "dtype", ("float32", "float64"))
+        _check_choice(self.matmul_precision, "matmul_precision", MATMUL_PRECISIONS)
         if not isinstance(self.verbose, (bool, numbers.Integral)):
             raise MlpxValueError(f"verbose={self.verbose!r} must be a bool or an int")
 
@@ -412,7 +415,8 @@ class _BaseMLP(BaseEstimator):
         hidden = _HIDDEN_ACTIVATIONS[self.activation]
         return MLP(sizes, activations=[hidden] * (len(sizes) - 2) + [out_activation],
                    loss=self._core_loss(), backend=backend, dtype=self.dtype, seed=seed,
-                   alpha=float(self.alpha), alpha_per_sample=True, init="glorot_uniform")
+                   alpha=float(self.alpha), alpha_per_sample=True, init="glorot_uniform",
+                   matmul_precision=self.matmul_precision)
 
     def _initialize(self, model: MLP) -> None:
         """The fitted attributes of a first fit (scikit-learn's ``_initialize``)."""
@@ -732,6 +736,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         "numpy", "cupy", "torch" or "array_api_strict"; default: the input array's library.
     device : optional
         Default: the input array's device.
+    matmul_precision : {"highest", "bfloat16"}, default="highest"
+        "bfloat16": mixed-precision matrix products with float32 weights (torch backend,
+        float32 only); see :class:`mlpx.MLP`.
     class_weight : dict, "balanced" or None
         Weights per class label, multiplied into ``sample_weight``; "balanced" uses
         ``n_samples / (n_classes * count(class))``.
@@ -752,7 +759,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="float32", backend=None, device=None, class_weight=None):
+                 dtype="float32", backend=None, device=None, matmul_precision="highest",
+                 class_weight=None):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
             alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
@@ -762,6 +770,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
             max_fun=max_fun, dtype=dtype, backend=backend, device=device,
+            matmul_precision=matmul_precision,
         )
         self.class_weight = class_weight
 
@@ -894,8 +903,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor, scikit-learn's API on any array-API backend.
 
     Parameters are scikit-learn's ``MLPRegressor``'s (same names and defaults, including
-    ``loss`` = "squared_error" or "poisson"), plus ``dtype``, ``backend`` and ``device`` as
-    in :class:`MLPClassifier`.
+    ``loss`` = "squared_error" or "poisson"), plus ``dtype``, ``backend``, ``device`` and
+    ``matmul_precision`` as in :class:`MLPClassifier`.
 
     Attributes
     ----------
@@ -910,7 +919,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="float32", backend=None, device=None):
+                 dtype="float32", backend=None, device=None, matmul_precision="highest"):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
             alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
@@ -920,6 +929,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
             max_fun=max_fun, dtype=dtype, backend=backend, device=device,
+            matmul_precision=matmul_precision,
         )
         self.loss = loss
 
