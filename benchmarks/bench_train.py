@@ -19,6 +19,7 @@ round-robin after a discarded warm-up round; tables give medians.
     python benchmarks/bench_train.py --threads 1 --json timings.json
     python benchmarks/bench_train.py --contenders floor,mlpx,torch-foreach
     python benchmarks/bench_train.py --contenders floor,mlpx,mlpx-numpy  # the C kernel's gain
+    python benchmarks/bench_train.py --contenders floor,mlpx,mlpx-bf16,torch-bf16  # bfloat16
     python benchmarks/bench_train.py --backend cupy          # GPU: cuBLAS floor, adds "large"
 """
 
@@ -57,10 +58,14 @@ BETAS = (0.9, 0.999)
 EPSILON = 1e-8
 CPU_CONTENDERS = ("floor", "mlpx", "sklearn", "torch-eager", "torch-fused")
 GPU_CONTENDERS = ("floor", "mlpx", "torch-eager", "torch-fused")
-# only when asked for with --contenders
-OPTIONAL_CONTENDERS = ("torch-foreach", "mlpx-numpy")
+# only when asked for with --contenders. The bf16 pair multiplies in bfloat16 with float32
+# weights: mlpx on its torch backend with matmul_precision="bfloat16", and torch's fused
+# Adam under torch.autocast(dtype=bfloat16). mlpx-torch is mlpx's torch backend in float32.
+OPTIONAL_CONTENDERS = ("torch-foreach", "mlpx-numpy", "mlpx-torch", "mlpx-bf16", "torch-bf16")
 LIBRARY = {"mlpx": "mlpx", "mlpx-numpy": "mlpx", "sklearn": "sklearn", "torch-eager": "torch",
-           "torch-fused": "torch", "torch-foreach": "torch"}
+           "torch-fused": "torch", "torch-foreach": "torch", "torch-bf16": "torch"}
+# mlpx contenders that train on mlpx's torch backend (on CUDA in the CuPy mode)
+MLPX_ON_TORCH = {"mlpx-torch": "highest", "mlpx-bf16": "bfloat16"}
 WATCHED_MODULES = ("mlpx", "sklearn", "torch", "cupy")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
@@ -399,10 +404,20 @@ def run_mlpx(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any
     import mlpx
 
     config = Config(**task["config"])
-    synchronize = _cupy_sync() if task["backend"] == "cupy" else _no_sync
+    on_gpu = task["backend"] == "cupy"
+    options: dict[str, Any] = {"backend": task["backend"]}
+    synchronize = _cupy_sync() if on_gpu else _no_sync
+    if task.get("contender") in MLPX_ON_TORCH:
+        import torch
+
+        if task.get("threads"):
+            torch.set_num_threads(task["threads"])
+        options = {"backend": "torch", "device": "cuda" if on_gpu else "cpu",
+                   "matmul_precision": MLPX_ON_TORCH[task.get("contender")]}
+        synchronize = torch.cuda.synchronize if on_gpu else _no_sync
     activations = ["relu"] * len(config.hidden) + ["softmax"]
-    model = mlpx.MLP(config.layer_sizes, activations=activations, backend=task["backend"],
-                     dtype="float32", seed=SEED)
+    model = mlpx.MLP(config.layer_sizes, activations=activations, dtype="float32", seed=SEED,
+                     **options)
     histories = []
 
     def fit() -> None:
@@ -413,10 +428,13 @@ def run_mlpx(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any
     seconds = timed(fit, synchronize)
     accuracy = float(model.score(data["X_test"], data["y_test"])) if task["score"] else None
     result = {"seconds": seconds, "accuracy": accuracy, "epochs_run": _epochs_run(histories[0])}
-    if task["backend"] == "numpy":
+    if options["backend"] == "numpy":
         from mlpx._compiled import kernel_status
 
         result["note"] = kernel_status()
+    elif options["backend"] == "torch":
+        result["note"] = (f"torch backend, {model.matmul_precision} products, torch threads "
+                          f"{torch.get_num_threads()}")
     return result
 
 
@@ -487,7 +505,7 @@ def _torch_adam(torch: Any, params: Any, variant: str, device: Any) -> tuple[Any
     """
     options: dict[str, Any] = {"lr": LEARNING_RATE, "betas": BETAS, "eps": EPSILON}
     fell_back = False
-    if variant == "torch-fused":
+    if variant in ("torch-fused", "torch-bf16"):
         fell_back = _fused_adam_error(torch, device) is not None
         if not fell_back:
             options["fused"] = True
@@ -500,7 +518,9 @@ def run_torch(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, An
     """Time a plain PyTorch loop, from ``torch.from_numpy`` to the last optimizer step.
 
     Network, optimizer and generator are built untimed; per epoch a seeded
-    ``torch.randperm`` orders the samples and batches are gathered by index.
+    ``torch.randperm`` orders the samples and batches are gathered by index. torch-bf16
+    runs the forward pass and the loss (and so their backward) under
+    ``torch.autocast(dtype=torch.bfloat16)``, its scoring too.
     """
     import torch
 
@@ -517,6 +537,10 @@ def run_torch(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, An
     loss_fn = torch.nn.CrossEntropyLoss()
     generator = torch.Generator(device=device).manual_seed(SEED)
     synchronize = torch.cuda.synchronize if on_gpu else _no_sync
+    mixed = task["contender"] == "torch-bf16"
+
+    def precision() -> Any:
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed)
 
     def fit() -> None:
         X = torch.from_numpy(data["X_train"]).to(device)
@@ -527,13 +551,15 @@ def run_torch(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, An
             for begin in range(0, n_samples, config.batch_size):
                 rows = order[begin:begin + config.batch_size]
                 optimizer.zero_grad(set_to_none=True)
-                loss_fn(network(X[rows]), y[rows]).backward()
+                with precision():
+                    loss = loss_fn(network(X[rows]), y[rows])
+                loss.backward()
                 optimizer.step()
 
     seconds = timed(fit, synchronize)
     accuracy = None
     if task["score"]:
-        with torch.no_grad():
+        with torch.no_grad(), precision():
             logits = network(torch.from_numpy(data["X_test"]).to(device))
             predicted = logits.argmax(dim=1).cpu().numpy()
         accuracy = float(np.mean(predicted == data["y_test"]))
@@ -543,8 +569,9 @@ def run_torch(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, An
 
 
 WORKERS: dict[str, Callable[[dict[str, Any], dict[str, np.ndarray]], dict[str, Any]]] = {
-    "floor": run_floor, "mlpx": run_mlpx, "mlpx-numpy": run_mlpx, "sklearn": run_sklearn,
-    "torch-eager": run_torch, "torch-fused": run_torch, "torch-foreach": run_torch,
+    "floor": run_floor, "mlpx": run_mlpx, "mlpx-numpy": run_mlpx, "mlpx-torch": run_mlpx,
+    "mlpx-bf16": run_mlpx, "sklearn": run_sklearn, "torch-eager": run_torch,
+    "torch-fused": run_torch, "torch-foreach": run_torch, "torch-bf16": run_torch,
 }
 
 
@@ -579,7 +606,9 @@ def thread_pools() -> str:
 def own_modules(task: dict[str, Any]) -> set[str]:
     """The watched libraries a worker may import: its own, and CuPy in the CuPy mode."""
     own = {LIBRARY.get(task["contender"], "numpy")}
-    if task["backend"] == "cupy" and task["contender"] in ("floor", "mlpx"):
+    if task["contender"] in MLPX_ON_TORCH:
+        own.update(("mlpx", "torch"))
+    elif task["backend"] == "cupy" and task["contender"] in ("floor", "mlpx"):
         own.add("cupy")
     return own
 

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from mlpx._backend import dtype_name, from_host, take_rows
+from mlpx._backend import dtype_name, from_host, prime_host_allocator, take_rows
 from mlpx._errors import MlpxTypeError, MlpxValueError, NonFiniteLossError
 from mlpx.callbacks import HOOKS, CallbackList, History, ProgressBar, WeightChangeStopping
 from mlpx.losses import weighted_value
@@ -541,6 +541,7 @@ def _drop_zero_weights(X, Y, weights, *, model):
 def make_epoch_runner(model, optimizer, X, Y, batch_size: int, callback_list: CallbackList,
                       *, weights=None, weight_scale: float = 1.0, initial_state=None):
     """The NumPy fast path where it applies, else the generic array-API runner."""
+    prime_host_allocator(model.backend)
     runner_class = EpochRunner
     if model.backend.name == "numpy":
         from mlpx._numpy_fastpath import NumpyEpochRunner

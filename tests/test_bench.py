@@ -143,3 +143,26 @@ def test_the_floor_and_mlpx_workers_run_in_process(bench):
     assert mlpx_result["epochs_run"] == 2
     assert 0.5 < mlpx_result["accuracy"] <= 1.0
     assert mlpx_result["note"].startswith("compiled kernels")
+
+
+@pytest.mark.parametrize("contender", ["mlpx-torch", "mlpx-bf16", "torch-fused", "torch-bf16"])
+def test_the_torch_workers_run_in_process(bench, contender, backend):
+    """mlpx on its torch backend (float32 and bfloat16 products) and torch (autocast).
+
+    Takes the ``backend`` fixture only to run in the torch session, where torch is installed.
+    """
+    if backend.name != "torch":
+        pytest.skip("runs in the torch session")
+    config = dataclasses.replace(bench.make_configs(quick=True, backend="numpy")["moons"],
+                                 n_train=200, epochs=2)
+    X_train, y_train, X_test, y_test = bench.moons_data(200)
+    data = {"X_train": X_train, "y_train": y_train, "X_test": X_test, "y_test": y_test}
+    task = {"config": dataclasses.asdict(config), "backend": "numpy", "score": True,
+            "contender": contender, "threads": 0}
+    result = bench.WORKERS[contender](task, data)
+    assert result["seconds"] > 0 and result["epochs_run"] == 2
+    assert 0.5 < result["accuracy"] <= 1.0
+    if contender.startswith("mlpx"):
+        precision = bench.MLPX_ON_TORCH[contender]
+        assert result["note"].startswith(f"torch backend, {precision} products")
+    assert bench.own_modules(task) >= {"torch"}

@@ -272,3 +272,20 @@ def test_cli_matmul_precision(backend, capsys):
     assert code == 0, err
     assert "(bfloat16 matrix products)" in out
     assert out.splitlines()[-1].startswith("test accuracy:")
+
+
+# --- the host allocator ----------------------------------------------------------------------
+
+
+def test_the_allocator_is_primed_only_for_torch_on_the_cpu(backend, monkeypatch):
+    import platform
+
+    from mlpx import _backend
+
+    monkeypatch.setattr(_backend, "_allocator_primed", False)
+    _backend.prime_host_allocator(backend)
+    expected = (backend.name == "torch" and str(backend.device) == "cpu"
+                and platform.libc_ver()[0] == "glibc")
+    assert _backend._allocator_primed is expected
+    _backend.prime_host_allocator(backend)  # once is enough: a second call does nothing
+    assert _backend._allocator_primed is expected
