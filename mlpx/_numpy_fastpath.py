@@ -447,6 +447,22 @@ class _BatchPlan:
 # --- the runner --------------------------------------------------------------------------
 
 
+def _same_layout(saved: dict, state: dict) -> bool:
+    """Whether ``saved`` (a snapshot's state) has ``state``'s keys and array shapes."""
+    if saved.keys() != state.keys():
+        return False
+    for key, value in state.items():
+        if isinstance(value, list) != isinstance(saved[key], list):
+            return False
+        if isinstance(value, list) and (
+                len(value) != len(saved[key])
+                or any(np.shape(a) != np.shape(b)
+                       or getattr(a, "dtype", None) != getattr(b, "dtype", None)
+                       for a, b in zip(value, saved[key]))):
+            return False
+    return True
+
+
 class NumpyEpochRunner(EpochRunner):
     """:class:`mlpx.train.EpochRunner` for NumPy, on preallocated buffers (see the module).
 
@@ -590,6 +606,26 @@ class NumpyEpochRunner(EpochRunner):
     def _restore_arrays(self, arrays: list, saved: list) -> None:
         for array, copy in zip(arrays, saved):  # in place: the kernels hold these arrays
             np.copyto(array, copy)
+
+    def snapshot(self) -> tuple:
+        """The generic snapshot, copied into the arrays of the last one where they fit.
+
+        Only the latest snapshot is ever restored. New copies every epoch are new pages
+        every epoch (6 MB with Adam on 784-512-256-10: 1,500 page faults, about 2 ms).
+        """
+        kept = getattr(self, "_kept_snapshot", None)
+        if kept is None or not _same_layout(kept[1], self.state):
+            self._kept_snapshot = super().snapshot()
+            return self._kept_snapshot
+        flat, state = kept
+        np.copyto(flat, self.flat)
+        for key, value in self.state.items():
+            if isinstance(value, list):
+                for copy, array in zip(state[key], value):
+                    np.copyto(copy, array)
+            else:
+                state[key] = value
+        return kept
 
     def apply_update(self, grad_flat, lr: float) -> None:
         if self.optimizer_step is not None:

@@ -708,3 +708,32 @@ def test_fast_path_learns_the_moons(monkeypatch):
     assert model.score(X, y) > 0.9
     assert history["accuracy"][-1] > 0.9
     assert history["loss"][-1] < history["loss"][0]
+
+
+def test_a_snapshot_reuses_the_last_ones_arrays_and_restores_its_own_values():
+    """Only the latest snapshot is restored, so the next one is copied into its arrays."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40, 3)).astype(np.float32)
+    Y = np.eye(3, dtype=np.float32)[np.arange(40) % 3]
+    model = mlpx.MLP([3, 6, 3], ["relu", "softmax"], dtype="float32", seed=0)
+    runner = NumpyEpochRunner(model, optim.Adam(), X, Y, 8,
+                              mlpx.callbacks.CallbackList([], model))
+    first = runner.snapshot()
+    runner.run_epoch(None, 0.01)
+    second = runner.snapshot()
+    assert second[0] is first[0] and second[1]["m"][0] is first[1]["m"][0]
+    expected_flat = np.array(runner.flat, copy=True)
+    expected_state = {key: [np.array(a, copy=True) for a in value]
+                      for key, value in runner.state.items() if isinstance(value, list)}
+    assert not np.shares_memory(second[0], runner.flat)
+    runner.run_epoch(None, 0.01)
+    assert not np.array_equal(runner.flat, expected_flat)
+    runner.restore(second)
+    assert runner.flat.tobytes() == expected_flat.tobytes()
+    for key, arrays in expected_state.items():
+        for restored, expected in zip(runner.state[key], arrays, strict=True):
+            assert restored.tobytes() == expected.tobytes()
+    # a state of another layout (here: a different optimizer's) gets new arrays
+    runner.state = {"square_avg": [np.zeros_like(runner.flat)]}
+    third = runner.snapshot()
+    assert third[0] is not first[0] and list(third[1]) == ["square_avg"]
