@@ -387,17 +387,24 @@ def build_model(config: dict[str, Any], tensors: dict[str, np.ndarray], path: Pa
             ) from None
     else:
         backend = resolve_backend(backend, device)
-    if matmul_precision is None:
-        matmul_precision = config.get("matmul_precision", "highest")
-        if matmul_precision in MATMUL_PRECISIONS and not backend_supports(matmul_precision,
-                                                                          backend.xp):
-            raise MlpxValueError(
-                f"{str(path)!r} was saved with matmul_precision={matmul_precision!r}, which "
-                f"the {backend.name} backend cannot run; pass matmul_precision='highest' "
-                "to mlpx.load (or load it with backend='torch')"
-            )
+    given = matmul_precision is not None
+    if given:
+        matmul_precision = check_matmul_precision(matmul_precision)
     else:
-        check_matmul_precision(matmul_precision)
+        matmul_precision = config.get("matmul_precision", "highest")
+    if matmul_precision in MATMUL_PRECISIONS and not backend_supports(matmul_precision,
+                                                                      backend.xp):
+        source = "asked for" if given else f"saved in {str(path)!r}"
+        raise MlpxValueError(
+            f"matmul_precision={matmul_precision!r} ({source}) needs a backend with a "
+            f"{matmul_precision} dtype, which the {backend.name} backend does not have; pass "
+            "matmul_precision='highest' to mlpx.load (or load it with backend='torch')"
+        )
+    if given and matmul_precision != "highest" and config.get("dtype") != "float32":
+        raise MlpxValueError(
+            f"matmul_precision={matmul_precision!r} keeps float32 weights and "
+            f"{str(path)!r} holds {config.get('dtype')} ones; leave matmul_precision out"
+        )
     try:
         model = MLP(config["layer_sizes"], activations=config.get("activations"),
                     loss=config.get("loss"), backend=backend, dtype=config["dtype"],

@@ -197,6 +197,19 @@ def test_a_bfloat16_model_loads_on_numpy_with_highest(bf16_backend, tmp_path):
                                atol=0.02)
     with pytest.raises(MlpxValueError, match="not one of"):
         mlpx.load(path, backend="numpy", matmul_precision="bf16")
+    # asking for bfloat16 where it cannot run is the argument's fault, not the file's
+    with pytest.raises(MlpxValueError, match=r"\(asked for\).*numpy backend") as caught:
+        mlpx.load(path, backend="numpy", matmul_precision="bfloat16")
+    assert not isinstance(caught.value, mlpx.MlpxFileError)
+
+
+def test_load_refuses_bfloat16_products_for_a_float64_file(bf16_backend, tmp_path):
+    path = tmp_path / "double.safetensors"
+    mlpx.MLP([3, 2], backend=bf16_backend.name, dtype="float64").save(path)
+    with pytest.raises(MlpxValueError, match="holds float64 ones") as caught:
+        mlpx.load(path, matmul_precision="bfloat16")
+    assert not isinstance(caught.value, mlpx.MlpxFileError)
+    assert mlpx.load(path).matmul_precision == "highest"
 
 
 def test_files_and_pickles_from_before_the_option_load_as_highest(tmp_path):
