@@ -102,6 +102,15 @@ def categorical_crossentropy_grad_logits(y, z, a, *, xp):
     return (a * xp.sum(y, axis=-1, keepdims=True) - y) / _n_samples(z)
 
 
+def categorical_crossentropy_grad_logits_unit_rows(y, z, a, *, xp):
+    """``(softmax(z) - y) / n_samples``: the gradient above where every row of y sums to 1.
+
+    One-hot labels do; multiplying by a sum of exactly 1 changes no bit, so this is the
+    same gradient with two array operations fewer (what a GPU pays per step).
+    """
+    return (a - y) / _n_samples(z)
+
+
 def half_squared_error_per_sample(y, z, a, *, xp):
     """0.5 sum_j (a - y)^2 per sample, shape (n_samples,)."""
     error = a - y
@@ -181,6 +190,9 @@ class Loss:
         "regression", "binary" or "multiclass": how targets are encoded.
     per_sample : callable ``(y, z, a, *, xp) -> array of shape (n_samples,)``
         Each sample's loss; ``value`` is their mean.
+    grad_logits_unit_rows : callable or None
+        ``grad_logits`` for targets whose rows each sum to exactly 1 (one-hot labels), in
+        fewer operations and with the same numbers; None where there is no such shortcut.
     """
 
     name: str
@@ -190,6 +202,7 @@ class Loss:
     grad_logits: Callable[..., Any] | None
     task: str
     per_sample: Callable[..., Any]
+    grad_logits_unit_rows: Callable[..., Any] | None = None
 
 
 LOSSES: dict[str, Loss] = {
@@ -204,7 +217,8 @@ LOSSES: dict[str, Loss] = {
              binary_crossentropy_grad_logits, "binary", binary_crossentropy_per_sample),
         Loss("categorical_crossentropy", categorical_crossentropy, None, "softmax",
              categorical_crossentropy_grad_logits, "multiclass",
-             categorical_crossentropy_per_sample),
+             categorical_crossentropy_per_sample,
+             categorical_crossentropy_grad_logits_unit_rows),
     )
 }
 

@@ -557,13 +557,20 @@ class MLP:
         data_loss = weighted_value(self.loss, Y, z_out, output, row_weights, xp=self.xp)
         return data_loss + self._penalty(l2)
 
-    def _output_gradient(self, Y, output, row_weights=None):
-        """dL/dz of the output layer, shape (n_samples, n_outputs), rows scaled by weight."""
+    def _output_gradient(self, Y, output, row_weights=None, unit_rows: bool = False):
+        """dL/dz of the output layer, shape (n_samples, n_outputs), rows scaled by weight.
+
+        ``unit_rows``: every row of Y sums to exactly 1 (one-hot labels), which lets the
+        loss use its shortcut for such targets (the same numbers).
+        """
         xp = self.xp
         out_layer = self.layers[-1]
         _, z_out, _ = out_layer.cache
-        if self.loss.grad_logits is not None:
-            grad_z = self.loss.grad_logits(Y, z_out, output, xp=xp)
+        grad_logits = self.loss.grad_logits
+        if unit_rows and self.loss.grad_logits_unit_rows is not None:
+            grad_logits = self.loss.grad_logits_unit_rows
+        if grad_logits is not None:
+            grad_z = grad_logits(Y, z_out, output, xp=xp)
         else:
             grad_z = out_layer.activation.backward(
                 z_out, output, self.loss.grad_output(Y, z_out, output, xp=xp), xp=xp)
@@ -571,13 +578,15 @@ class MLP:
             grad_z = grad_z * xp.reshape(row_weights, (-1, 1))
         return grad_z
 
-    def _backward(self, Y, output, row_weights=None, l2=None) -> list:
+    def _backward(self, Y, output, row_weights=None, l2=None, unit_rows: bool = False) -> list:
         """Backpropagate the loss through every layer; returns grads in the order of params.
 
-        ``row_weights`` and ``l2`` as in :meth:`_loss_value`.
+        ``row_weights`` and ``l2`` as in :meth:`_loss_value`; ``unit_rows`` as in
+        :meth:`_output_gradient`.
         """
         grad = self.layers[-1].backward_from_pre_activation(
-            self._output_gradient(Y, output, row_weights), need_grad_x=len(self.layers) > 1
+            self._output_gradient(Y, output, row_weights, unit_rows),
+            need_grad_x=len(self.layers) > 1,
         )
         for depth in range(len(self.layers) - 2, -1, -1):
             grad = self.layers[depth].backward(grad, need_grad_x=depth > 0)

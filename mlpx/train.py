@@ -666,6 +666,7 @@ class EpochRunner:
         if initial_state is not None:
             self.state = _copy_state(initial_state, self.state, xp=self.xp)
         self.rebind_every_step = model.backend.name not in self.VIEW_BACKENDS
+        self.unit_target_rows = _rows_sum_to_one(model, Y)
         self.interrupt = InterruptFlag()  # fit shares its own; requested: stop after a step
 
     # --- the flat parameter vector ---------------------------------------------------
@@ -780,7 +781,7 @@ class EpochRunner:
         output = model._forward(X_batch)
         z_out = model.layers[-1].cache[1]
         penalty = model._penalty(l2) if model.alpha else 0.0
-        grads = model._backward(Y_batch, output, row_weights, l2)
+        grads = model._backward(Y_batch, output, row_weights, l2, self.unit_target_rows)
         self.apply_update(xp.concat([xp.reshape(g, (-1,)) for g in grads]), lr)
         return z_out, output, row_weights, penalty
 
@@ -804,6 +805,15 @@ class EpochRunner:
             return None, self.model._l2_coefficient(n_rows)
         total = self.xp.sum(w_batch)
         return w_batch * (n_rows / total), self.model._l2_coefficient(total * self.weight_scale)
+
+
+def _rows_sum_to_one(model, Y) -> bool:
+    """Whether every row of the targets sums to exactly 1 (one-hot labels), where the loss
+    has a shortcut for such rows; checked once per fit, on the device."""
+    if model.loss.grad_logits_unit_rows is None:
+        return False
+    xp = model.xp
+    return bool(xp.all(xp.sum(Y, axis=-1) == 1))
 
 
 def _concat_rows(arrays: list, *, xp):

@@ -70,17 +70,18 @@ def test_no_host_read_per_step(backend, fit_kwargs):
     assert {name: n for name, n in per_step.items() if name in HOST_READS and n} == {}
 
 
-def test_a_small_network_step_launches_at_most_48_operations(backend):
+def test_a_small_network_step_launches_at_most_46_operations(backend):
     """The 2-16-8-2 relu/softmax Adam step: a budget of kernel launches on a GPU.
 
-    48 today: 8 matmuls, 3 bias adds and 3 bias-gradient sums, relu and its derivative
-    (2 + 3 per layer), softmax and its cross-entropy gradient (9), 2 batch gathers, the
-    gradient concat and Adam's 12 in-place operations. An operation added to every step
+    46 today: 8 matmuls, 3 bias adds and 3 bias-gradient sums, relu and its derivative
+    (2 + 3 per layer), softmax and its cross-entropy gradient (7: one-hot targets skip the
+    product with their row sums), 2 batch gathers, the gradient concat and Adam's 12
+    in-place operations. An operation added to every step
     costs a small network on a GPU a few percent; raise the budget only on purpose.
     """
     per_step = _calls_per_step(backend, optimizer="adam")
     launches = sum(n for name, n in per_step.items() if name not in NO_LAUNCH)
-    assert launches <= 48, sorted((n, name) for name, n in per_step.items()
+    assert launches <= 46, sorted((n, name) for name, n in per_step.items()
                                   if n and name not in NO_LAUNCH)
 
 
@@ -89,3 +90,29 @@ def test_batches_are_gathered_without_index_wrapping(backend):
     per_step = _calls_per_step(backend, optimizer="sgd")
     assert per_step.get("index_select") == 2  # X and Y
     assert per_step.get("lt", 0) == 0
+
+
+def test_one_hot_targets_take_the_short_gradient_with_the_same_numbers(backend):
+    """``(a - y) / n`` for rows summing to exactly 1 is ``(a * sum(y) - y) / n`` bit for bit;
+    the runner takes the shortcut only where every row does."""
+    from mlpx.callbacks import CallbackList
+    from mlpx.optim import Adam
+    from mlpx.train import EpochRunner
+
+    rng = np.random.default_rng(4)
+    model = mlpx.MLP([3, 5, 4], ["tanh", "softmax"], backend=backend.name, seed=0)
+    X, Y, _ = model.check_Xy(rng.normal(size=(24, 3)), np.arange(24) % 4)
+    output = model._forward(X)
+    general = model._backward(Y, output)
+    shortcut = model._backward(Y, output, unit_rows=True)
+    for a, b in zip(general, shortcut, strict=True):
+        np.testing.assert_array_equal(mlpx.to_numpy(a), mlpx.to_numpy(b))
+
+    def runner(targets):
+        return EpochRunner(model, Adam(), X, targets, 8, CallbackList([], model))
+
+    assert runner(Y).unit_target_rows
+    assert not runner(0.5 * Y).unit_target_rows  # soft targets: rows sum to 0.5
+    regression = mlpx.MLP([3, 2], backend=backend.name)
+    assert not EpochRunner(regression, Adam(), X, Y[:, :2], 8,
+                           CallbackList([], regression)).unit_target_rows

@@ -236,7 +236,7 @@ def _continued_fit(backend, monkeypatch, capture="generic") -> list:
 def test_a_replayed_step_launches_two_operations_besides_the_graph(backend, monkeypatch):
     """Per replayed step, outside the graph: the batch's row indices copied in and its
     logits copied out. (A GPU adds the graph launch itself: 3 launches a step, against
-    the generic step's 48 on this network.)"""
+    the generic step's 46 on this network.)"""
     _torch_only(backend)
     from torch.overrides import TorchFunctionMode
 
@@ -274,7 +274,7 @@ def test_a_replayed_step_launches_two_operations_besides_the_graph(backend, monk
 
 
 def test_the_recorded_step_is_the_generic_step_and_two_operations(backend, monkeypatch):
-    """What a GPU graph would hold for the moons Adam step: the generic step's 48 launches
+    """What a GPU graph would hold for the moons Adam step: the generic step's 46 launches
     (tests/test_generic_step.py) and two for the step's scalars: their table row read
     through the device index, and the index moved on."""
     _torch_only(backend)
@@ -288,7 +288,7 @@ def test_the_recorded_step_is_the_generic_step_and_two_operations(backend, monke
         else getattr(func, "__name__", str(func))
         for func, args, _, result in emulator.recordings[0].calls)
     launches = {name: n for name, n in recorded.items() if name not in NO_LAUNCH}
-    assert sum(launches.values()) <= 48 + 2, sorted(launches.items())
+    assert sum(launches.values()) <= 46 + 2, sorted(launches.items())
     assert launches["index_select"] == 3 and launches["add_"] == 4  # X, Y, row; 3 in Adam
 
 
