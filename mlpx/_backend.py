@@ -368,8 +368,11 @@ def backend_report() -> list[dict[str, str]]:
     -------
     list of dict
         One dict per backend with keys ``backend``, ``usable`` ("yes"/"no"), ``devices``
-        and ``note`` (the version, or what to install).
+        and ``note`` (the version and whether ``matmul_precision="bfloat16"`` runs there,
+        or what to install).
     """
+    from mlpx.precision import backend_supports
+
     report = []
     for name in BACKEND_NAMES:
         try:
@@ -379,8 +382,10 @@ def backend_report() -> list[dict[str, str]]:
             continue
         library = importlib.import_module(name)
         devices = _list_devices(name, library, backend.device)
-        version = getattr(library, "__version__", "")
-        report.append({"backend": name, "usable": "yes", "devices": devices, "note": version})
+        note = getattr(library, "__version__", "")
+        if backend_supports("bfloat16", backend.xp):
+            note += "; bfloat16 products"
+        report.append({"backend": name, "usable": "yes", "devices": devices, "note": note})
     return report
 
 

@@ -302,3 +302,8 @@ def test_the_allocator_is_primed_only_for_torch_on_the_cpu(backend, monkeypatch)
     assert _backend._allocator_primed is expected
     _backend.prime_host_allocator(backend)  # once is enough: a second call does nothing
     assert _backend._allocator_primed is expected
+
+
+def test_backend_report_says_where_bfloat16_products_run(backend):
+    row = {r["backend"]: r for r in mlpx.backend_report()}[backend.name]
+    assert ("bfloat16 products" in row["note"]) == backend_supports("bfloat16", backend.xp)
