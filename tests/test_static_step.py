@@ -26,6 +26,7 @@ from mlpx._errors import MlpxTypeError, MlpxValueError
 from mlpx._static_step import StaticStepRunner
 from mlpx.callbacks import Callback
 from mlpx.optim import SGD, Adam, AdamW, StepDecay
+from mlpx.precision import backend_supports
 
 IN_PLACE_DUNDERS = {"__iadd__", "__isub__", "__imul__", "__itruediv__", "__ipow__",
                     "__setitem__"}
@@ -155,6 +156,9 @@ def _fit(backend, monkeypatch, capture="generic", *, epochs: int = 3, **fit_kwar
     eagerly; a callable a StaticStepRunner that records with it.
     """
     runners = []
+    precision = fit_kwargs.pop("matmul_precision", "highest")
+    if not backend_supports(precision, backend.xp):
+        pytest.skip(f"{backend.name} cannot multiply in {precision}")
     with monkeypatch.context() as patch:
         if capture == "generic":
             patch.setattr(mlpx.train, "make_epoch_runner", _generic_runner)
@@ -163,7 +167,8 @@ def _fit(backend, monkeypatch, capture="generic", *, epochs: int = 3, **fit_kwar
             patch.setattr(mlpx.train, "make_epoch_runner", make)
         X, y = _moons()
         model = mlpx.MLP([2, 16, 8, 2], ["relu", "relu", "softmax"], backend=backend,
-                         alpha=fit_kwargs.pop("alpha", 0.0), seed=0)
+                         alpha=fit_kwargs.pop("alpha", 0.0), seed=0,
+                         matmul_precision=precision)
         fit_kwargs = {"batch_size": 48, "optimizer": "adam", **fit_kwargs}
         history = model.fit(X, y, epochs=epochs, **fit_kwargs)
     weights = [to_numpy(p) for p in model.params]
@@ -179,6 +184,7 @@ CASES = {
     "sample-weights": {"sample_weight": np.linspace(0.5, 2.0, 200)},
     "l2": {"alpha": 1e-2},
     "stored-order": {"shuffle": False},
+    "bfloat16-products": {"matmul_precision": "bfloat16"},
 }
 
 
