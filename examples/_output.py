@@ -1,4 +1,5 @@
-"""Shared by the example scripts: quick mode, the ``--out`` option and saving figures.
+"""Shared by the example scripts: quick mode, the ``--out`` option, saving figures, and the
+MNIST-sized synthetic data of the GPU and mixed-precision scripts.
 
 Not an example: running it (as the nox ``examples`` session does with every
 ``examples/*.py``) prints one line and exits 0. The scripts import it as ``_output``, which
@@ -55,6 +56,18 @@ def save(figure, path: Path, dpi: int = DPI) -> Path:
     plt.close(figure)
     print(f"wrote {path}")
     return path
+
+
+def mnist_sized_blobs(n_train: int, *, cluster_std: float) -> tuple:
+    """10 Gaussian blobs in 784 dimensions (MNIST's shape, no download), split 80/20 and
+    standardised on the training part: ``(X_train, X_test, y_train, y_test)``."""
+    from mlpx.datasets import StandardScaler, make_blobs, train_test_split
+
+    X, y = make_blobs(n_samples=n_train + n_train // 4, n_features=784, centers=10,
+                      cluster_std=cluster_std, seed=0)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, seed=0)
+    scaler = StandardScaler().fit(X_train)
+    return scaler.transform(X_train), scaler.transform(X_test), y_train, y_test
 
 
 if __name__ == "__main__":

@@ -16,9 +16,9 @@ import os
 import time
 
 import numpy as np
+from _output import mnist_sized_blobs
 
 import mlpx
-from mlpx.datasets import StandardScaler, make_blobs, train_test_split
 
 QUICK = os.environ.get("MLPX_EXAMPLE_QUICK") == "1"
 INSTALL_HINT = (
@@ -57,11 +57,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2000 if QUICK else 20000)
     args = parser.parse_args()
 
-    X, y = make_blobs(n_samples=args.samples + args.samples // 4, n_features=784,
-                      centers=10, cluster_std=25.0, seed=0)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, seed=0)
-    scaler = StandardScaler().fit(X_train)
-    data = (scaler.transform(X_train), scaler.transform(X_test), y_train, y_test)
+    data = mnist_sized_blobs(args.samples, cluster_std=25.0)
+    X_train = data[0]
     print(f"{X_train.shape[0]} training samples of 784 features, 10 classes, "
           f"{args.epochs} epoch(s) of Adam at batch 256")
 
