@@ -402,12 +402,12 @@ def _list_devices(name: str, library: ModuleType, default: Any) -> str:
 # glibc malloc hands freed heap back to the OS as soon as more than its trim threshold is
 # free at the top, and that threshold starts at 128 KiB; it rises (to twice a block's size)
 # only when a block above the mmap threshold (128 KiB at first) is freed, for blocks of up
-# to 32 MiB (mallopt(3), "M_MMAP_THRESHOLD"). A
-# torch CPU training step makes temporaries of a few MiB (Adam's over a flat parameter
-# buffer): in a fresh process each step then gives them back and page-faults them in again.
-# On a 784-512-256-10 network that doubled a fit's time (1.05 s instead of 0.51 s; 374 000
-# page faults instead of 12 000). Freeing one 32 MiB block raises both thresholds, as any
-# earlier large array would have; the block is never touched, so this costs microseconds.
+# to 32 MiB (mallopt(3), "M_MMAP_THRESHOLD"). A torch CPU training step makes temporaries
+# of a few MiB (Adam's, over a flat parameter buffer): in a fresh process each step then
+# gives them back and page-faults them in again. On a 784-512-256-10 network that doubled
+# a fit's time (1.05 s instead of 0.51 s; 374 000 page faults instead of 12 000). Freeing
+# one 32 MiB block raises both thresholds, as any earlier large array would have; the
+# block is never touched, so this costs microseconds.
 _ALLOCATOR_PRIMING_BYTES = 32 * 2**20 - 4096
 _allocator_primed = False
 
