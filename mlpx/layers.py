@@ -35,9 +35,9 @@ class Dense:
     activation : Activation
     xp : module
         The array-API namespace of ``W`` and ``b``.
-    matmul : callable, optional
-        ``matmul(left, right)`` computes ``left @ right`` (the default); mixed precision
-        passes :func:`mlpx.precision.bfloat16_matmul`.
+    matmul : callable
+        ``matmul(left, right)`` computes ``left @ right``: ``operator.matmul`` (the
+        default), or for mixed precision :func:`mlpx.precision.bfloat16_matmul`.
 
     Attributes
     ----------
@@ -45,12 +45,12 @@ class Dense:
     """
 
     def __init__(self, W: Any, b: Any, activation: Activation, *, xp: Any,
-                 matmul: Callable[[Any, Any], Any] | None = None) -> None:
+                 matmul: Callable[[Any, Any], Any] = operator.matmul) -> None:
         self.W = W
         self.b = b
         self.activation = activation
         self.xp = xp
-        self.matmul = operator.matmul if matmul is None else matmul
+        self.matmul = matmul
         self.grad_W = None
         self.grad_b = None
         self._x = self._z = self._a = None

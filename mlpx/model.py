@@ -201,10 +201,11 @@ class MLP:
         self.alpha_per_sample = bool(alpha_per_sample)
         self.seed = _check_seed(seed)
         initializers = resolve_initializers(init, [act.name for act in acts])
-        self.matmul_precision = check_matmul_precision(matmul_precision)
+        precision = check_matmul_precision(matmul_precision)
         self.backend = resolve_backend(backend, device)
         self.dtype = resolve_dtype(dtype, xp=self.backend.xp)
-        layer_matmul = self._layer_matmul()
+        layer_matmul = self._layer_matmul(precision)
+        self._matmul_precision = precision
         self.layer_sizes = sizes
         self.activations = [act.name for act in acts]
         self.init = initializers
@@ -231,11 +232,27 @@ class MLP:
 
     # --- description ------------------------------------------------------------------
 
-    def _layer_matmul(self):
-        """The layers' product at ``matmul_precision`` (None: the ``@`` operator)."""
-        return matmul_function(self.matmul_precision, xp=self.backend.xp, dtype=self.dtype,
+    def _layer_matmul(self, precision):
+        """The layers' product at ``precision``, checked against the backend and dtype."""
+        return matmul_function(precision, xp=self.backend.xp, dtype=self.dtype,
                                backend_name=self.backend.name,
                                dtype_label=dtype_name(self.dtype))
+
+    @property
+    def matmul_precision(self) -> str:
+        """"highest" or "bfloat16": the layers' matrix products (see the class docstring).
+
+        It can be set, e.g. to train with bfloat16 products and evaluate with float32 ones;
+        a value the backend or dtype cannot run is refused and nothing changes.
+        """
+        return self._matmul_precision
+
+    @matmul_precision.setter
+    def matmul_precision(self, precision) -> None:
+        matmul = self._layer_matmul(precision)
+        for layer in self.layers:
+            layer.matmul = matmul
+        self._matmul_precision = precision
 
     @property
     def xp(self):
@@ -277,10 +294,11 @@ class MLP:
 
     def __setstate__(self, state: dict) -> None:
         host_layers = state.pop("layers")
-        self.matmul_precision = "highest"  # pickles from before the option
+        precision = state.pop("_matmul_precision", "highest")  # pickles from before the option
         self.__dict__.update(state)
         self.dtype = resolve_dtype(state["dtype"], xp=self.backend.xp)
-        layer_matmul = self._layer_matmul()
+        layer_matmul = self._layer_matmul(precision)
+        self._matmul_precision = precision
         on_device = lambda host: from_host(host, backend=self.backend, dtype=self.dtype)  # noqa: E731
         self.layers = [
             Dense(on_device(W), on_device(b), get_activation(name), xp=self.xp,

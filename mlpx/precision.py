@@ -17,6 +17,7 @@ bfloat16 dtype: PyTorch. NumPy, CuPy and array-api-strict have none.
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -64,8 +65,8 @@ def bfloat16_matmul(left, right, *, xp: Any):
 
 
 def matmul_function(precision: str, *, xp: Any, dtype: Any, backend_name: str,
-                    dtype_label: str) -> Callable[[Any, Any], Any] | None:
-    """The product the layers use at ``precision``: None for ``@`` itself.
+                    dtype_label: str) -> Callable[[Any, Any], Any]:
+    """The product the layers use at ``precision``: ``operator.matmul`` (``@``) for "highest".
 
     Parameters
     ----------
@@ -80,8 +81,8 @@ def matmul_function(precision: str, *, xp: Any, dtype: Any, backend_name: str,
 
     Returns
     -------
-    callable or None
-        ``matmul(left, right)``; None when the products run in ``dtype``.
+    callable
+        ``matmul(left, right)``.
 
     Raises
     ------
@@ -90,7 +91,7 @@ def matmul_function(precision: str, *, xp: Any, dtype: Any, backend_name: str,
     """
     precision = check_matmul_precision(precision)
     if precision == "highest":
-        return None
+        return operator.matmul
     if not backend_supports(precision, xp):
         raise MlpxValueError(
             f"matmul_precision='bfloat16' needs a backend with a bfloat16 dtype and the "

@@ -169,6 +169,35 @@ def test_gradcheck_of_a_bfloat16_model_runs_in_full_precision(bf16_backend):
 # --- the option survives copies and files -----------------------------------------------------
 
 
+def test_the_precision_can_be_changed_on_a_trained_model(bf16_backend):
+    """Train with bfloat16 products, evaluate with float32 ones, and back."""
+    model = _model(bf16_backend)
+    X, y = _data()
+    model.fit(X, y, epochs=2, batch_size=8)
+    trained = to_numpy(model.predict_proba(X))
+    model.matmul_precision = "highest"
+    exact = _model(bf16_backend, "highest")
+    exact.params = model.params
+    np.testing.assert_array_equal(to_numpy(model.predict_proba(X)),
+                                  to_numpy(exact.predict_proba(X)))
+    assert not np.array_equal(to_numpy(model.predict_proba(X)), trained)
+    model.matmul_precision = "bfloat16"
+    np.testing.assert_array_equal(to_numpy(model.predict_proba(X)), trained)
+
+
+@pytest.mark.parametrize("value, error", [("bf16", MlpxValueError), (None, MlpxTypeError)])
+def test_a_refused_precision_changes_nothing(backend, value, error):
+    model = _model(backend, "highest")
+    X = _data()[0]
+    before = to_numpy(model.predict_proba(X))
+    values = [value] if backend_supports("bfloat16", backend.xp) else [value, "bfloat16"]
+    for bad in values:
+        with pytest.raises(error if bad == value else MlpxValueError, match="matmul_precision"):
+            model.matmul_precision = bad
+        assert model.matmul_precision == "highest"
+        np.testing.assert_array_equal(to_numpy(model.predict_proba(X)), before)
+
+
 def test_pickle_clone_save_and_load_keep_the_precision(bf16_backend, tmp_path):
     model = _model(bf16_backend)
     X, y = _data()
@@ -215,7 +244,7 @@ def test_load_refuses_bfloat16_products_for_a_float64_file(bf16_backend, tmp_pat
 def test_files_and_pickles_from_before_the_option_load_as_highest(tmp_path):
     model = mlpx.MLP([2, 3, 1], seed=0)
     state = model.__getstate__()
-    del state["matmul_precision"]
+    del state["_matmul_precision"]
     restored = mlpx.MLP.__new__(mlpx.MLP)
     restored.__setstate__(state)
     assert restored.matmul_precision == "highest"
