@@ -20,6 +20,7 @@ round-robin after a discarded warm-up round; tables give medians.
     python benchmarks/bench_train.py --contenders floor,mlpx,torch-foreach
     python benchmarks/bench_train.py --contenders floor,mlpx,mlpx-numpy  # the C kernel's gain
     python benchmarks/bench_train.py --contenders floor,mlpx,mlpx-bf16,torch-bf16  # bfloat16
+    python benchmarks/bench_train.py --contenders floor,mlpx,mlpx-l2,sklearn-l2  # alpha=1e-4
     python benchmarks/bench_train.py --backend cupy          # GPU: cuBLAS floor, adds "large"
 """
 
@@ -61,9 +62,15 @@ GPU_CONTENDERS = ("floor", "mlpx", "torch-eager", "torch-fused")
 # only when asked for with --contenders. The bf16 pair multiplies in bfloat16 with float32
 # weights: mlpx on its torch backend with matmul_precision="bfloat16", and torch's fused
 # Adam under torch.autocast(dtype=bfloat16). mlpx-torch is mlpx's torch backend in float32.
-OPTIONAL_CONTENDERS = ("torch-foreach", "mlpx-numpy", "mlpx-torch", "mlpx-bf16", "torch-bf16")
-LIBRARY = {"mlpx": "mlpx", "mlpx-numpy": "mlpx", "sklearn": "sklearn", "torch-eager": "torch",
-           "torch-fused": "torch", "torch-foreach": "torch", "torch-bf16": "torch"}
+# The l2 pair trains with scikit-learn's default L2 penalty, alpha=1e-4 over the batch size
+# (mlpx: alpha_per_sample=True), the rest of their fit as mlpx's and sklearn's.
+OPTIONAL_CONTENDERS = ("torch-foreach", "mlpx-numpy", "mlpx-torch", "mlpx-bf16", "torch-bf16",
+                       "mlpx-l2", "sklearn-l2")
+LIBRARY = {"mlpx": "mlpx", "mlpx-numpy": "mlpx", "mlpx-l2": "mlpx", "sklearn": "sklearn",
+           "sklearn-l2": "sklearn", "torch-eager": "torch", "torch-fused": "torch",
+           "torch-foreach": "torch", "torch-bf16": "torch"}
+#: scikit-learn's default L2 coefficient (MLPClassifier's alpha), for the *-l2 contenders
+L2_ALPHA = 1e-4
 # mlpx contenders that train on mlpx's torch backend (on CUDA in the CuPy mode)
 MLPX_ON_TORCH = {"mlpx-torch": "highest", "mlpx-bf16": "bfloat16"}
 WATCHED_MODULES = ("mlpx", "sklearn", "torch", "cupy")
@@ -415,6 +422,8 @@ def run_mlpx(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any
         options = {"backend": "torch", "device": "cuda" if on_gpu else "cpu",
                    "matmul_precision": MLPX_ON_TORCH[task.get("contender")]}
         synchronize = torch.cuda.synchronize if on_gpu else _no_sync
+    if task.get("contender") == "mlpx-l2":
+        options.update(alpha=L2_ALPHA, alpha_per_sample=True)
     activations = ["relu"] * len(config.hidden) + ["softmax"]
     model = mlpx.MLP(config.layer_sizes, activations=activations, dtype="float32", seed=SEED,
                      **options)
@@ -432,6 +441,8 @@ def run_mlpx(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any
         from mlpx._compiled import kernel_status
 
         result["note"] = kernel_status()
+        if model.alpha:
+            result["note"] += f"; L2 alpha {model.alpha:g} over the batch size"
     elif options["backend"] == "torch":
         result["note"] = (f"torch backend, {model.matmul_precision} products, torch threads "
                           f"{torch.get_num_threads()}")
@@ -444,8 +455,9 @@ def run_sklearn(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, 
     from sklearn.neural_network import MLPClassifier
 
     config = Config(**task["config"])
+    alpha = L2_ALPHA if task.get("contender") == "sklearn-l2" else 0.0
     model = MLPClassifier(
-        hidden_layer_sizes=config.hidden, activation="relu", solver="adam", alpha=0.0,
+        hidden_layer_sizes=config.hidden, activation="relu", solver="adam", alpha=alpha,
         batch_size=config.batch_size, learning_rate_init=LEARNING_RATE, beta_1=BETAS[0],
         beta_2=BETAS[1], epsilon=EPSILON, max_iter=config.epochs, shuffle=True,
         random_state=SEED, tol=0.0, n_iter_no_change=config.epochs + 1,
@@ -455,7 +467,8 @@ def run_sklearn(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, 
         seconds = timed(lambda: model.fit(data["X_train"], data["y_train"]), _no_sync)
     accuracy = float(model.score(data["X_test"], data["y_test"])) if task["score"] else None
     return {"seconds": seconds, "accuracy": accuracy, "epochs_run": int(model.n_iter_),
-            "note": f"{model.n_outputs_} output unit(s), {model.coefs_[0].dtype} weights"}
+            "note": f"{model.n_outputs_} output unit(s), {model.coefs_[0].dtype} weights, "
+                    f"alpha {model.alpha:g}"}
 
 
 def _torch_network(torch: Any, sizes: list[int]) -> Any:
@@ -570,7 +583,8 @@ def run_torch(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, An
 
 WORKERS: dict[str, Callable[[dict[str, Any], dict[str, np.ndarray]], dict[str, Any]]] = {
     "floor": run_floor, "mlpx": run_mlpx, "mlpx-numpy": run_mlpx, "mlpx-torch": run_mlpx,
-    "mlpx-bf16": run_mlpx, "sklearn": run_sklearn, "torch-eager": run_torch,
+    "mlpx-bf16": run_mlpx, "mlpx-l2": run_mlpx, "sklearn": run_sklearn,
+    "sklearn-l2": run_sklearn, "torch-eager": run_torch,
     "torch-fused": run_torch, "torch-foreach": run_torch, "torch-bf16": run_torch,
 }
 
@@ -608,7 +622,7 @@ def own_modules(task: dict[str, Any]) -> set[str]:
     own = {LIBRARY.get(task["contender"], "numpy")}
     if task["contender"] in MLPX_ON_TORCH:
         own.update(("mlpx", "torch"))
-    elif task["backend"] == "cupy" and task["contender"] in ("floor", "mlpx"):
+    elif task["backend"] == "cupy" and task["contender"] in ("floor", "mlpx", "mlpx-l2"):
         own.add("cupy")
     return own
 
@@ -823,7 +837,7 @@ def result_row(name: str, runs: Runs, config: Config, floor_runs: Runs | None,
 def config_notes(config: Config, results: dict[str, Runs]) -> list[str]:
     """Footnotes under a config's table: sklearn's binary output, torch's Adam, then problems."""
     notes, problems = [], []
-    if "sklearn" in results and config.n_classes == 2:
+    if any(LIBRARY.get(name) == "sklearn" for name in results) and config.n_classes == 2:
         notes.append(f"sklearn fits one logistic output unit for 2 classes "
                      f"({'-'.join(map(str, config.layer_sizes[:-1]))}-1, log-loss); the "
                      "others two softmax units with cross-entropy.")
@@ -983,8 +997,8 @@ def available_contenders(names: Sequence[str], backend: str) -> tuple[list[str],
     usable, skipped = [], []
     for name in names:
         library = LIBRARY.get(name)
-        if backend == "cupy" and name == "sklearn":
-            skipped.append("sklearn: scikit-learn has no GPU mode")
+        if backend == "cupy" and LIBRARY.get(name) == "sklearn":
+            skipped.append(f"{name}: scikit-learn has no GPU mode")
         elif library is not None and importlib.util.find_spec(library) is None:
             skipped.append(f"{name}: {library} is not installed")
         else:

@@ -7,6 +7,8 @@
  * the same float operations in the same order as Adam._apply in mlpx/optim.py (the
  * reference), so its results are bitwise those of the NumPy kernel:
  *
+ *     g = g + l2 * p                                  (an L2 penalty only: the
+ *                                                      generic backward's grad_W + l2 W)
  *     p = p * decay                                   (AdamW only: decay = 1 - lr wd)
  *     m = m * b1 + g * (1 - b1)
  *     v = v * b2 + (g * (1 - b2)) * g
@@ -48,22 +50,60 @@
 #define MLPX_CLONES
 #endif
 
-/* The step's constants, already rounded to the parameters' dtype by the caller's cast. */
+/* The step's constants, already rounded to the parameters' dtype by the caller's cast.
+ * With an L2 coefficient (penalised), the gradient is grad + l2 * param, rounded as the
+ * generic backward's grad_W + l2 * W, and the loop returns sum(param**2) of the parameters
+ * before the step (the penalty over l2 / 2) in double precision. The sum runs in
+ * ADAM_LANES partial sums, one per element of a group, so that the compiler can keep it
+ * in vector registers (a single running sum would have to be added in order, one
+ * element at a time, and would stop the whole loop from being vectorized). */
+#define ADAM_LANES 8
+
 #define ADAM_LOOP(NAME, T, SQRT)                                                            \
-    MLPX_CLONES static void NAME(T *restrict param, const T *restrict grad, T *restrict m, \
-                                 T *restrict v, Py_ssize_t n, T beta1, T one_minus_beta1,  \
-                                 T beta2, T one_minus_beta2, T step_size, T epsilon,       \
-                                 T decay, int decayed)                                     \
+    static inline T NAME##_element(T *restrict param, const T *restrict grad,              \
+                                   T *restrict m, T *restrict v, Py_ssize_t i, T beta1,    \
+                                   T one_minus_beta1, T beta2, T one_minus_beta2,          \
+                                   T step_size, T epsilon, T decay, int decayed, T l2,     \
+                                   int penalised)                                          \
     {                                                                                       \
-        for (Py_ssize_t i = 0; i < n; i++) {                                                \
-            T g = grad[i];                                                                  \
-            T p = decayed ? param[i] * decay : param[i];                                    \
-            T m_i = m[i] * beta1 + g * one_minus_beta1;                                     \
-            T v_i = v[i] * beta2 + (g * one_minus_beta2) * g;                               \
-            m[i] = m_i;                                                                     \
-            v[i] = v_i;                                                                     \
-            param[i] = p - (m_i / (SQRT(v_i) + epsilon)) * step_size;                       \
+        T old = param[i];                                                                   \
+        T g = penalised ? grad[i] + l2 * old : grad[i];                                     \
+        T p = decayed ? old * decay : old;                                                  \
+        T m_i = m[i] * beta1 + g * one_minus_beta1;                                         \
+        T v_i = v[i] * beta2 + (g * one_minus_beta2) * g;                                   \
+        m[i] = m_i;                                                                         \
+        v[i] = v_i;                                                                         \
+        param[i] = p - (m_i / (SQRT(v_i) + epsilon)) * step_size;                           \
+        return old;                                                                         \
+    }                                                                                       \
+                                                                                            \
+    MLPX_CLONES static double NAME(T *restrict param, const T *restrict grad,              \
+                                   T *restrict m, T *restrict v, Py_ssize_t n, T beta1,    \
+                                   T one_minus_beta1, T beta2, T one_minus_beta2,          \
+                                   T step_size, T epsilon, T decay, int decayed, T l2,     \
+                                   int penalised)                                          \
+    {                                                                                       \
+        double lane_sums[ADAM_LANES] = {0.0}, sum_of_squares = 0.0;                         \
+        Py_ssize_t i = 0;                                                                   \
+        for (; i + ADAM_LANES <= n; i += ADAM_LANES) {                                      \
+            for (int lane = 0; lane < ADAM_LANES; lane++) {                                 \
+                double old = NAME##_element(param, grad, m, v, i + lane, beta1,             \
+                                            one_minus_beta1, beta2, one_minus_beta2,        \
+                                            step_size, epsilon, decay, decayed, l2,         \
+                                            penalised);                                     \
+                lane_sums[lane] += penalised ? old * old : 0.0;                             \
+            }                                                                               \
         }                                                                                   \
+        for (; i < n; i++) {                                                                \
+            double old = NAME##_element(param, grad, m, v, i, beta1, one_minus_beta1,       \
+                                        beta2, one_minus_beta2, step_size, epsilon, decay,  \
+                                        decayed, l2, penalised);                            \
+            sum_of_squares += penalised ? old * old : 0.0;                                  \
+        }                                                                                   \
+        for (int lane = 0; lane < ADAM_LANES; lane++) {                                     \
+            sum_of_squares += lane_sums[lane];                                              \
+        }                                                                                   \
+        return sum_of_squares;                                                              \
     }
 
 ADAM_LOOP(adam_float32, float, sqrtf)
@@ -211,7 +251,7 @@ overlap(const Py_buffer *a, const Py_buffer *b)
 
 PyDoc_STRVAR(adam_step_doc,
 "adam_step(param, grad, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2,\n"
-"          step_size, epsilon, decay)\n"
+"          step_size, epsilon, decay, l2=None)\n"
 "--\n\n"
 "One Adam step in place, in one pass: m and v are updated, then param.\n\n"
 "Parameters\n"
@@ -221,19 +261,25 @@ PyDoc_STRVAR(adam_step_doc,
 "beta1, one_minus_beta1, beta2, one_minus_beta2, step_size, epsilon : float\n"
 "    Rounded to the arrays' dtype before use, as NumPy rounds a 0-d array of it.\n"
 "decay : float or None\n"
-"    AdamW's factor 1 - lr * weight_decay, applied to param first; None for Adam.\n");
+"    AdamW's factor 1 - lr * weight_decay, applied to param first; None for Adam.\n"
+"l2 : float or None\n"
+"    An L2 penalty's coefficient: the step uses grad + l2 * param (grad is not written).\n\n"
+"Returns\n"
+"-------\n"
+"float or None\n"
+"    With l2, the sum of param**2 before the step (summed in double precision).\n");
 
 static PyObject *
 adam_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     static const char *names[] = {"param", "grad", "m", "v"};
-    double scalars[7];
+    double scalars[8];
     Py_buffer views[4];
     int n_views = 0;
     PyObject *result = NULL;
 
-    if (nargs != 11) {
-        PyErr_Format(PyExc_TypeError, "adam_step takes 11 arguments (%zd given)", nargs);
+    if (nargs != 11 && nargs != 12) {
+        PyErr_Format(PyExc_TypeError, "adam_step takes 11 or 12 arguments (%zd given)", nargs);
         return NULL;
     }
     for (int i = 0; i < 6; i++) {
@@ -245,6 +291,11 @@ adam_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     int decayed = args[10] != Py_None;
     scalars[6] = decayed ? PyFloat_AsDouble(args[10]) : 1.0;
     if (scalars[6] == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    int penalised = nargs == 12 && args[11] != Py_None;
+    scalars[7] = penalised ? PyFloat_AsDouble(args[11]) : 0.0;
+    if (scalars[7] == -1.0 && PyErr_Occurred()) {
         return NULL;
     }
     for (; n_views < 4; n_views++) {
@@ -273,21 +324,28 @@ adam_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
     }
     Py_ssize_t n = views[0].len / views[0].itemsize;
+    double sum_of_squares;
     Py_BEGIN_ALLOW_THREADS
     if (code == 'f') {
-        adam_float32(views[0].buf, views[1].buf, views[2].buf, views[3].buf, n,
-                     (float)scalars[0], (float)scalars[1], (float)scalars[2],
-                     (float)scalars[3], (float)scalars[4], (float)scalars[5],
-                     (float)scalars[6], decayed);
+        sum_of_squares = adam_float32(
+            views[0].buf, views[1].buf, views[2].buf, views[3].buf, n, (float)scalars[0],
+            (float)scalars[1], (float)scalars[2], (float)scalars[3], (float)scalars[4],
+            (float)scalars[5], (float)scalars[6], decayed, (float)scalars[7], penalised);
     }
     else {
-        adam_float64(views[0].buf, views[1].buf, views[2].buf, views[3].buf, n, scalars[0],
-                     scalars[1], scalars[2], scalars[3], scalars[4], scalars[5], scalars[6],
-                     decayed);
+        sum_of_squares = adam_float64(
+            views[0].buf, views[1].buf, views[2].buf, views[3].buf, n, scalars[0], scalars[1],
+            scalars[2], scalars[3], scalars[4], scalars[5], scalars[6], decayed, scalars[7],
+            penalised);
     }
     Py_END_ALLOW_THREADS
-    result = Py_None;
-    Py_INCREF(result);
+    if (penalised) {
+        result = PyFloat_FromDouble(sum_of_squares);
+    }
+    else {
+        result = Py_None;
+        Py_INCREF(result);
+    }
 done:
     for (int i = 0; i < n_views; i++) {
         PyBuffer_Release(&views[i]);

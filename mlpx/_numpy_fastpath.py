@@ -20,7 +20,9 @@ large ones by the GEMMs and by passes over memory, so this runner does the same 
   chunk of whole batches at a time: for small data one gather per epoch, for large batches
   one per batch (gathered just before its GEMMs read it, so it is still in the cache),
   never a copy of X (the compiled ``take_rows_``, or ``np.take(..., out=)``);
-- the optimizer's in-place step (``Optimizer.update_``) on the flat vectors;
+- the optimizer's in-place step (``Optimizer.update_``) on the flat vectors; with the
+  compiled Adam on large networks, each layer's update right after its backward, the L2
+  penalty's gradient ``l2 * W`` added inside that update's pass;
 - each batch's output logits written straight into an epoch buffer, from which the epoch's
   loss and metric are computed once at its end.
 
@@ -494,10 +496,11 @@ class NumpyEpochRunner(EpochRunner):
         one_hot = model.loss.name == "categorical_crossentropy" and _is_one_hot(Y)
         self.labels = np.argmax(Y, axis=1) if one_hot else None
         if model.alpha:
-            self.decay = np.zeros_like(self.flat)  # alpha on weights, 0 on biases
+            self.weight_mask = np.zeros_like(self.flat)  # 1 on weights, 0 on biases
             for start, stop, _ in model.param_slices()[0::2]:
-                self.decay[start:stop] = model.alpha
-            self.decayed = np.empty_like(self.flat)
+                self.weight_mask[start:stop] = 1
+            self.l2_mask, self.l2_of_mask = np.empty_like(self.flat), None
+            self.penalty_gradient = np.empty_like(self.flat)
         self._allocate_inputs(batch_size, input_buffer_bytes or self.INPUT_BUFFER_BYTES)
         buffers = self._allocate_layers(batch_size)
         self._build_plans(buffers, _output_gradient_class(model, one_hot))
@@ -509,14 +512,16 @@ class NumpyEpochRunner(EpochRunner):
 
         Updating each layer right after its backward, rather than all parameters after the
         whole backward, finds its gradient still in the cache; the results are the same
-        bits. Small networks fit in the cache anyway and would only pay more calls. The L2
-        penalty's gradient is added to the whole vector first, so it keeps the single step.
+        bits. Small networks fit in the cache anyway and would only pay more calls. With an
+        L2 penalty, each layer's update adds its gradient ``l2 * W`` and sums ``W**2`` for
+        the logged penalty in the same pass (``_CompiledAdamStep.part``).
         """
         part = getattr(self.optimizer_step, "part", None)
-        if part is None or self.model.alpha or self.flat.shape[0] < self.LAYER_UPDATES_FROM:
+        if part is None or self.flat.shape[0] < self.LAYER_UPDATES_FROM:
             return None
         slices = self.model.param_slices()
-        return [part(weights[0], bias[1]) for weights, bias in zip(slices[0::2], slices[1::2])]
+        return [part(weights[0], bias[1], weights[1])
+                for weights, bias in zip(slices[0::2], slices[1::2])]
 
     def _allocate_inputs(self, batch_size: int, max_bytes: int) -> None:
         """A buffer for a chunk of batches, with a column of ones, and its gather from X.
@@ -658,19 +663,22 @@ class NumpyEpochRunner(EpochRunner):
                     callbacks.call("on_batch_begin", batch, {})
                     self.sync_from_model()
                 n_rows = z_T.shape[1]
+                batch_weight = n_rows
                 if weighted:
                     total = float(np.sum(self.W_epoch[rows]))
                     row_weights = self.R_epoch[rows]
                     np.multiply(self.W_epoch[rows], n_rows / total, out=row_weights)
+                    batch_weight = total * self.weight_scale
+                l2 = model._l2_coefficient(batch_weight) if model.alpha else None
                 penalty = 0.0
                 if self.layer_updates is not None:
-                    self.optimizer_step.begin(lr)
+                    self.optimizer_step.begin(lr, l2)
                     plan.step(x_aug, z_T, y_T, row_weights, self.layer_updates)
+                    if l2 is not None:
+                        penalty = 0.5 * l2 * self.optimizer_step.sum_of_squares
                 else:
                     plan.step(x_aug, z_T, y_T, row_weights)
-                    if model.alpha:
-                        l2 = model._l2_coefficient(total * self.weight_scale if weighted
-                                                   else n_rows)
+                    if l2 is not None:
                         penalty = self._add_penalty_gradient(l2)
                     self.apply_update(self.grad_flat, lr)
                 penalty_sum += n_rows * penalty
@@ -685,13 +693,19 @@ class NumpyEpochRunner(EpochRunner):
             return epoch_logs(model, self.Y_T_epoch.T, self.Z_T_epoch.T, penalty_sum, R_epoch)
 
     def _add_penalty_gradient(self, l2: float) -> float:
-        """grad += l2 W (biases excluded); returns the penalty l2/2 sum W^2."""
-        np.multiply(self.flat, self.decay, out=self.decayed)  # alpha W
-        if l2 != self.model.alpha:
-            np.multiply(self.decayed, _scalar(l2 / self.model.alpha, self.flat.dtype),
-                        out=self.decayed)
-        np.add(self.grad_flat, self.decayed, out=self.grad_flat)
-        return 0.5 * float(np.vdot(self.decayed, self.flat))
+        """grad += l2 W (biases excluded); returns the penalty l2/2 sum W^2.
+
+        ``l2 W`` is rounded as the generic backward's ``l2 * W``: W times ``l2`` in the
+        parameters' dtype. The mask of ``l2`` on weights and 0 on biases is remade only
+        when ``l2`` changes (per batch with sample weights, per batch size with
+        ``alpha_per_sample``).
+        """
+        if l2 != self.l2_of_mask:
+            np.multiply(self.weight_mask, _scalar(l2, self.flat.dtype), out=self.l2_mask)
+            self.l2_of_mask = l2
+        np.multiply(self.flat, self.l2_mask, out=self.penalty_gradient)
+        np.add(self.grad_flat, self.penalty_gradient, out=self.grad_flat)
+        return 0.5 * float(np.vdot(self.penalty_gradient, self.flat))
 
     def _call_batch_end(self, batch: int, z_T, y_T, penalty: float, row_weights) -> None:
         """on_batch_end with the batch's loss (computed only because a callback asks)."""

@@ -158,7 +158,8 @@ class _CompiledAdamStep(FlatStep):
     It needs no scratch: m and v stay the state's own (contiguous) arrays. Besides the
     whole-vector step, it can update a range of parameters at a time (``begin`` the step,
     then call each ``part``), which the training loop uses to update each layer right after
-    its gradient is made, while that gradient is still in the cache.
+    its gradient is made, while that gradient is still in the cache. A part can also add
+    an L2 penalty's gradient to its layer's weights on the way (see ``part``).
     """
 
     def work_arrays(self) -> tuple:
@@ -167,21 +168,41 @@ class _CompiledAdamStep(FlatStep):
         beta1, beta2 = self.optimizer.beta1, self.optimizer.beta2
         self.constants = (beta1, 1.0 - beta1, beta2, 1.0 - beta2)
         self.adam_step = _compiled.kernels.adam_step
+        self.l2, self.sum_of_squares = None, 0.0
         return (self.param, self.grad, self.state["m"][0], self.state["v"][0])
 
-    def begin(self, lr: float) -> None:
-        """Count a step and work out its step size, epsilon and decay for ``lr``."""
+    def begin(self, lr: float, l2: float | None = None) -> None:
+        """Count a step and work out its step size, epsilon and decay for ``lr``.
+
+        ``l2``: the L2 coefficient of this step's penalty, for the parts that take it
+        (None: no penalty). ``sum_of_squares`` restarts at 0.
+        """
         self.state["step"] += 1
         self.step_constants = _adam_step_constants(self.optimizer, float(lr),
                                                    self.state["step"])
+        self.l2, self.sum_of_squares = l2, 0.0
 
-    def part(self, start: int, stop: int):
-        """A function that applies the begun step to parameters ``start:stop``."""
+    def part(self, start: int, stop: int, penalised_stop: int | None = None):
+        """A function that applies the begun step to parameters ``start:stop``.
+
+        With an ``l2`` given to ``begin``, parameters ``start:penalised_stop`` (a layer's
+        weights, its biases following them) are stepped with the gradient
+        ``grad + l2 * param``, the generic backward's ``grad_W + l2 * W`` (the same bits),
+        and the sum of their squares before the step is added to ``sum_of_squares``.
+        """
         views = tuple(array[start:stop] for array in self.arrays)
+        split = stop if penalised_stop is None else penalised_stop
+        penalised = tuple(array[start:split] for array in self.arrays)
+        unpenalised = tuple(array[split:stop] for array in self.arrays)
         adam_step = self.adam_step
 
         def update_part() -> None:
-            adam_step(*views, *self.constants, *self.step_constants)
+            if self.l2 is None:
+                adam_step(*views, *self.constants, *self.step_constants)
+                return
+            self.sum_of_squares += adam_step(*penalised, *self.constants,
+                                             *self.step_constants, self.l2)
+            adam_step(*unpenalised, *self.constants, *self.step_constants)
 
         return update_part
 

@@ -145,6 +145,23 @@ def test_the_floor_and_mlpx_workers_run_in_process(bench):
     assert mlpx_result["note"].startswith("compiled kernels")
 
 
+@pytest.mark.parametrize("contender", ["mlpx-l2", "sklearn-l2"])
+def test_the_l2_workers_train_with_scikit_learns_default_penalty(bench, contender):
+    """mlpx-l2 and sklearn-l2 fit with alpha=1e-4 (per sample) and say so in their note."""
+    pytest.importorskip(bench.LIBRARY[contender])
+    config = dataclasses.replace(bench.make_configs(quick=True, backend="numpy")["moons"],
+                                 n_train=200, epochs=2)
+    X_train, y_train, X_test, y_test = bench.moons_data(200)
+    data = {"X_train": X_train, "y_train": y_train, "X_test": X_test, "y_test": y_test}
+    task = {"config": dataclasses.asdict(config), "backend": "numpy", "score": True,
+            "contender": contender, "threads": 0}
+    result = bench.WORKERS[contender](task, data)
+    assert result["seconds"] > 0 and result["epochs_run"] == 2
+    assert 0.0 <= result["accuracy"] <= 1.0  # two epochs at lr 1e-3: a smoke test
+    assert "alpha 0.0001" in result["note"]
+    assert contender in bench.OPTIONAL_CONTENDERS
+
+
 @pytest.mark.parametrize("contender", ["mlpx-torch", "mlpx-bf16", "torch-fused", "torch-bf16"])
 def test_the_torch_workers_run_in_process(bench, contender, backend):
     """mlpx on its torch backend (float32 and bfloat16 products) and torch (autocast).

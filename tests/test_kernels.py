@@ -75,6 +75,61 @@ def test_compiled_adam_is_bitwise_the_numpy_kernel(make_optimizer, n, dtype):
 
 
 @needs_kernels
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 1003, 70_001])
+@pytest.mark.parametrize("make_optimizer", [
+    pytest.param(lambda: optim.Adam(), id="adam"),
+    pytest.param(lambda: optim.AdamW(weight_decay=0.3), id="adamw"),
+])
+def test_compiled_adam_with_l2_steps_on_grad_plus_l2_param(make_optimizer, n, dtype):
+    """With ``l2``, the kernel steps as the NumPy kernel does on ``grad + l2 * param``
+    (rounded in the parameters' dtype, as the generic backward), leaves grad as it was,
+    and returns sum(param**2) before the step, to double precision."""
+    optimizer = make_optimizer()
+    start, _ = _random_vectors(n, dtype, seed=n)
+    l2 = 0.037
+    runs = {}
+    for kind in (_AdamStep, _CompiledAdamStep):
+        param, grad = start.copy(), np.zeros_like(start)
+        runs[kind] = (kind(optimizer, optimizer.init([param]), param, grad), param, grad)
+    for step, lr in enumerate([0.1, 1e-3, 0.5]):
+        _, grad_t = _random_vectors(n, dtype, seed=1000 * n + step)
+        reference, p_numpy, grad_numpy = runs[_AdamStep]
+        compiled, p_c, grad_c = runs[_CompiledAdamStep]
+        expected_sum = float(np.sum(p_c.astype(np.float64) ** 2))
+        grad_numpy[...] = grad_t + l2 * p_numpy
+        grad_c[...] = grad_t
+        with np.errstate(over="ignore", invalid="ignore"):
+            reference(lr)
+            compiled.begin(lr, l2)
+            compiled.part(0, n, n)()
+        np.testing.assert_array_equal(p_c, p_numpy, err_msg=f"param after step {step + 1}")
+        np.testing.assert_array_equal(grad_c, grad_t)
+        np.testing.assert_allclose(compiled.sum_of_squares, expected_sum, rtol=1e-12)
+        for slot in ("m", "v"):
+            np.testing.assert_array_equal(compiled.state[slot][0], reference.state[slot][0])
+
+
+@needs_kernels
+def test_a_part_penalises_only_its_weights():
+    """``part(start, stop, penalised_stop)``: the biases after the weights take no L2 term."""
+    optimizer = optim.Adam()
+    start, grad0 = _random_vectors(40, np.float32, seed=3)
+    runs = {}
+    for penalised in (True, False):
+        param, grad = start.copy(), grad0.copy()
+        step = _CompiledAdamStep(optimizer, optimizer.init([param]), param, grad)
+        step.begin(0.1, 0.5 if penalised else None)
+        step.part(0, 40, 30)()
+        runs[penalised] = (param, step.sum_of_squares)
+    (with_l2, total), (without, no_total) = runs[True], runs[False]
+    assert not np.array_equal(with_l2[:30], without[:30])
+    np.testing.assert_array_equal(with_l2[30:], without[30:])
+    np.testing.assert_allclose(total, np.sum(start[:30].astype(np.float64) ** 2), rtol=1e-12)
+    assert no_total == 0.0
+
+
+@needs_kernels
 @pytest.mark.parametrize("optimizer", ["adam", "adamw"])
 def test_fit_with_the_compiled_kernels_is_bitwise_the_pure_numpy_fit(monkeypatch, optimizer):
     """A whole float32 relu fit (shuffling, a short last batch, L2): the same bits."""
@@ -245,8 +300,13 @@ class TestArgumentChecks:
             kernels.adam_step(*self.args(m=both[:-1], v=both[1:]))
 
     def test_a_wrong_argument_count_is_refused(self):
-        with pytest.raises(TypeError, match="11 arguments"):
-            kernels.adam_step(*self.args()[:-1])
+        for arguments in (self.args()[:-1], [*self.args(), None, None]):
+            with pytest.raises(TypeError, match="11 or 12 arguments"):
+                kernels.adam_step(*arguments)
+
+    def test_a_non_number_l2_is_refused(self):
+        with pytest.raises(TypeError):
+            kernels.adam_step(*self.args(), "strong")
 
     def test_a_non_number_scalar_is_refused(self):
         arguments = self.args()
@@ -497,12 +557,17 @@ LAYER_UPDATE_CASES = [
     pytest.param({"tol": 1e-9}, id="tol"),
     pytest.param({"dtype": "float64"}, id="float64"),
     pytest.param({"batch_size": None}, id="full-batch"),
+    pytest.param({"alpha": 1e-3}, id="l2"),
+    pytest.param({"alpha": 0.05, "alpha_per_sample": True, "sample_weight": True},
+                 id="l2-per-sample-weighted"),
+    pytest.param({"alpha": 0.05, "alpha_per_sample": True, "optimizer": "adamw",
+                  "dtype": "float64"}, id="l2-per-sample-adamw-float64"),
 ]
 
 
 def _fit_recording_runner(monkeypatch, *, layer_updates_from: int, sizes=(2, 16, 8, 3),
                           optimizer="adam", sample_weight=False, tol=None, dtype="float32",
-                          batch_size=40, alpha=0.0):
+                          batch_size=40, alpha=0.0, alpha_per_sample=False):
     monkeypatch.setattr(_numpy_fastpath.NumpyEpochRunner, "LAYER_UPDATES_FROM",
                         layer_updates_from)
     runners = []
@@ -516,7 +581,7 @@ def _fit_recording_runner(monkeypatch, *, layer_updates_from: int, sizes=(2, 16,
     X, y = mlpx.datasets.make_blobs(150, centers=3, n_features=2, seed=4)
     weights = np.random.default_rng(0).uniform(0.5, 2, size=150) if sample_weight else None
     model = mlpx.MLP(list(sizes), activations=["tanh"] * (len(sizes) - 2) + ["softmax"],
-                     dtype=dtype, alpha=alpha, seed=2)
+                     dtype=dtype, alpha=alpha, alpha_per_sample=alpha_per_sample, seed=2)
     history = model.fit(X, y, epochs=4, batch_size=batch_size, optimizer=optimizer,
                         learning_rate=0.02, sample_weight=weights, tol=tol)
     assert len(runners) == 1
@@ -526,7 +591,12 @@ def _fit_recording_runner(monkeypatch, *, layer_updates_from: int, sizes=(2, 16,
 @needs_kernels
 @pytest.mark.parametrize("case", LAYER_UPDATE_CASES)
 def test_layer_by_layer_updates_are_bitwise_the_whole_vector_step(monkeypatch, case):
-    """Updating each layer after its backward changes no bit of weights, moments or logs."""
+    """Updating each layer after its backward changes no bit of weights or moments.
+
+    The logs are the same bits too, but for the L2 penalty's share of the loss: the layer
+    updates sum W**2 in the kernel in double precision, the whole-vector step with a
+    float32 or float64 dot product.
+    """
     by_layer, by_layer_history, runner = _fit_recording_runner(monkeypatch,
                                                                layer_updates_from=0, **case)
     assert runner.layer_updates is not None
@@ -540,15 +610,10 @@ def test_layer_by_layer_updates_are_bitwise_the_whole_vector_step(monkeypatch, c
                                       whole.optimizer_state_[slot][0])
     assert by_layer.optimizer_state_["step"] == whole.optimizer_state_["step"]
     for key, values in whole_history.history.items():
-        if key != "time":
+        if key == "loss" and case.get("alpha"):
+            np.testing.assert_allclose(by_layer_history.history[key], values, rtol=1e-6)
+        elif key != "time":
             assert by_layer_history.history[key] == values, key
-
-
-@needs_kernels
-def test_an_l2_penalty_keeps_the_whole_vector_step(monkeypatch):
-    """alpha adds its gradient to the whole vector before the step: no layer updates."""
-    _, _, runner = _fit_recording_runner(monkeypatch, layer_updates_from=0, alpha=1e-3)
-    assert runner.layer_updates is None
 
 
 @needs_kernels
