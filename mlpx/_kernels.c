@@ -109,6 +109,32 @@
 ADAM_LOOP(adam_float32, float, sqrtf)
 ADAM_LOOP(adam_float64, double, sqrt)
 
+/* The step over param[0:n] with the L2 term only on the ranges [bounds[2k], bounds[2k + 1])
+ * (a network's weights: its biases are not penalised), one loop per stretch between two
+ * bounds; returns the sum of squares of the penalised parameters. constants: beta1,
+ * 1 - beta1, beta2, 1 - beta2, step_size, epsilon. */
+#define ADAM_RANGES(NAME, LOOP, T)                                                          \
+    static double NAME(T *param, const T *grad, T *m, T *v, Py_ssize_t n,                   \
+                       const T *constants, T decay, int decayed, T l2,                      \
+                       const Py_ssize_t *bounds, Py_ssize_t n_bounds)                       \
+    {                                                                                       \
+        const T *c = constants;                                                             \
+        double sum_of_squares = 0.0;                                                        \
+        Py_ssize_t position = 0;                                                            \
+        for (Py_ssize_t k = 0; k <= n_bounds; k++) {                                        \
+            Py_ssize_t end = k < n_bounds ? bounds[k] : n;                                  \
+            int penalised = (int)(k % 2); /* [bounds[k - 1], bounds[k]) for odd k */        \
+            sum_of_squares += LOOP(param + position, grad + position, m + position,         \
+                                   v + position, end - position, c[0], c[1], c[2], c[3],    \
+                                   c[4], c[5], decay, decayed, l2, penalised);              \
+            position = end;                                                                 \
+        }                                                                                   \
+        return sum_of_squares;                                                              \
+    }
+
+ADAM_RANGES(adam_ranges_float32, adam_float32, float)
+ADAM_RANGES(adam_ranges_float64, adam_float64, double)
+
 /* x <= 0 (-0 included) becomes +0; NaN fails the test and stays: np.maximum(x, 0). */
 #define RELU_LOOP(NAME, T)                                                                  \
     MLPX_CLONES static void NAME(T *restrict x, Py_ssize_t n)                              \
@@ -249,9 +275,38 @@ overlap(const Py_buffer *a, const Py_buffer *b)
     return a_start < b_start + b->len && b_start < a_start + a->len;
 }
 
+static int
+is_intp(const Py_buffer *view)
+{
+    char letter = format_letter(view);
+    return letter != 0 && strchr("nlq", letter) != NULL && view->itemsize == sizeof(Py_ssize_t);
+}
+
+/* bounds: a 1-D intp array of an even length, nondecreasing, within [0, n]. */
+static int
+check_bounds(const Py_buffer *bounds, Py_ssize_t n)
+{
+    const Py_ssize_t *values = bounds->buf;
+    if (!is_intp(bounds) || bounds->ndim != 1 || bounds->shape[0] % 2 != 0) {
+        PyErr_SetString(PyExc_TypeError,
+                        "adam_step: penalised must be a 1-D intp array of [start, stop) pairs");
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < bounds->shape[0]; k++) {
+        Py_ssize_t previous = k == 0 ? 0 : values[k - 1];
+        if (values[k] < previous || values[k] > n) {
+            PyErr_Format(PyExc_ValueError,
+                         "adam_step: penalised[%zd] = %zd is out of order or past %zd", k,
+                         values[k], n);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 PyDoc_STRVAR(adam_step_doc,
 "adam_step(param, grad, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2,\n"
-"          step_size, epsilon, decay, l2=None)\n"
+"          step_size, epsilon, decay, l2=None, penalised=None)\n"
 "--\n\n"
 "One Adam step in place, in one pass: m and v are updated, then param.\n\n"
 "Parameters\n"
@@ -263,23 +318,27 @@ PyDoc_STRVAR(adam_step_doc,
 "decay : float or None\n"
 "    AdamW's factor 1 - lr * weight_decay, applied to param first; None for Adam.\n"
 "l2 : float or None\n"
-"    An L2 penalty's coefficient: the step uses grad + l2 * param (grad is not written).\n\n"
+"    An L2 penalty's coefficient: the penalised parameters step with the gradient\n"
+"    grad + l2 * param (grad itself is not written).\n"
+"penalised : intp array of shape (2 k,), optional\n"
+"    [start, stop) pairs, in order, of the penalised parameters (default: all of them).\n\n"
 "Returns\n"
 "-------\n"
 "float or None\n"
-"    With l2, the sum of param**2 before the step (summed in double precision).\n");
+"    With l2, the sum of the penalised parameters' squares before the step (summed in\n"
+"    double precision); else None.\n");
 
 static PyObject *
 adam_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     static const char *names[] = {"param", "grad", "m", "v"};
     double scalars[8];
-    Py_buffer views[4];
-    int n_views = 0;
+    Py_buffer views[4], bounds;
+    int n_views = 0, has_bounds = 0;
     PyObject *result = NULL;
 
-    if (nargs != 11 && nargs != 12) {
-        PyErr_Format(PyExc_TypeError, "adam_step takes 11 or 12 arguments (%zd given)", nargs);
+    if (nargs < 11 || nargs > 13) {
+        PyErr_Format(PyExc_TypeError, "adam_step takes 11 to 13 arguments (%zd given)", nargs);
         return NULL;
     }
     for (int i = 0; i < 6; i++) {
@@ -293,7 +352,7 @@ adam_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (scalars[6] == -1.0 && PyErr_Occurred()) {
         return NULL;
     }
-    int penalised = nargs == 12 && args[11] != Py_None;
+    int penalised = nargs >= 12 && args[11] != Py_None;
     scalars[7] = penalised ? PyFloat_AsDouble(args[11]) : 0.0;
     if (scalars[7] == -1.0 && PyErr_Occurred()) {
         return NULL;
@@ -324,19 +383,39 @@ adam_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
     }
     Py_ssize_t n = views[0].len / views[0].itemsize;
+    Py_ssize_t whole[2] = {0, n};
+    const Py_ssize_t *ranges = whole;
+    Py_ssize_t n_bounds = penalised ? 2 : 0;
+    if (penalised && nargs == 13 && args[12] != Py_None) {
+        if (PyObject_GetBuffer(args[12], &bounds, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_TypeError,
+                            "adam_step: penalised must be a 1-D intp array of [start, stop) "
+                            "pairs");
+            goto done;
+        }
+        has_bounds = 1;
+        if (check_bounds(&bounds, n) < 0) {
+            goto done;
+        }
+        ranges = bounds.buf;
+        n_bounds = bounds.shape[0];
+    }
     double sum_of_squares;
     Py_BEGIN_ALLOW_THREADS
     if (code == 'f') {
-        sum_of_squares = adam_float32(
-            views[0].buf, views[1].buf, views[2].buf, views[3].buf, n, (float)scalars[0],
-            (float)scalars[1], (float)scalars[2], (float)scalars[3], (float)scalars[4],
-            (float)scalars[5], (float)scalars[6], decayed, (float)scalars[7], penalised);
+        float constants[6];
+        for (int i = 0; i < 6; i++) {
+            constants[i] = (float)scalars[i];
+        }
+        sum_of_squares = adam_ranges_float32(views[0].buf, views[1].buf, views[2].buf,
+                                             views[3].buf, n, constants, (float)scalars[6],
+                                             decayed, (float)scalars[7], ranges, n_bounds);
     }
     else {
-        sum_of_squares = adam_float64(
-            views[0].buf, views[1].buf, views[2].buf, views[3].buf, n, scalars[0], scalars[1],
-            scalars[2], scalars[3], scalars[4], scalars[5], scalars[6], decayed, scalars[7],
-            penalised);
+        sum_of_squares = adam_ranges_float64(views[0].buf, views[1].buf, views[2].buf,
+                                             views[3].buf, n, scalars, scalars[6], decayed,
+                                             scalars[7], ranges, n_bounds);
     }
     Py_END_ALLOW_THREADS
     if (penalised) {
@@ -347,6 +426,9 @@ adam_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         Py_INCREF(result);
     }
 done:
+    if (has_bounds) {
+        PyBuffer_Release(&bounds);
+    }
     for (int i = 0; i < n_views; i++) {
         PyBuffer_Release(&views[i]);
     }
@@ -634,13 +716,6 @@ copy_rows(char *out, Py_ssize_t out_row_stride, const char *source,
         memcpy(out + i * out_row_stride, source + rows[i] * source_row_stride,
                (size_t)row_bytes);
     }
-}
-
-static int
-is_intp(const Py_buffer *view)
-{
-    char letter = format_letter(view);
-    return letter != 0 && strchr("nlq", letter) != NULL && view->itemsize == sizeof(Py_ssize_t);
 }
 
 /* Every index in [0, n_samples), or an IndexError naming the first that is not. */

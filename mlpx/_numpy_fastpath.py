@@ -505,6 +505,10 @@ class NumpyEpochRunner(EpochRunner):
         buffers = self._allocate_layers(batch_size)
         self._build_plans(buffers, _output_gradient_class(model, one_hot))
         self.optimizer_step = flat_step(optimizer, self.state, self.flat, self.grad_flat)
+        self.fused_l2 = bool(model.alpha) and getattr(self.optimizer_step, "fuses_l2", False)
+        if self.fused_l2:
+            self.optimizer_step.penalise([(start, stop) for start, stop, _
+                                          in model.param_slices()[0::2]])
         self.layer_updates = self._layer_updates()
 
     def _layer_updates(self) -> list | None:
@@ -674,13 +678,16 @@ class NumpyEpochRunner(EpochRunner):
                 if self.layer_updates is not None:
                     self.optimizer_step.begin(lr, l2)
                     plan.step(x_aug, z_T, y_T, row_weights, self.layer_updates)
-                    if l2 is not None:
-                        penalty = 0.5 * l2 * self.optimizer_step.sum_of_squares
+                elif self.fused_l2:  # the penalty's gradient is added inside the step
+                    plan.step(x_aug, z_T, y_T, row_weights)
+                    self.optimizer_step(lr, l2)
                 else:
                     plan.step(x_aug, z_T, y_T, row_weights)
                     if l2 is not None:
                         penalty = self._add_penalty_gradient(l2)
                     self.apply_update(self.grad_flat, lr)
+                if self.fused_l2:
+                    penalty = 0.5 * l2 * self.optimizer_step.sum_of_squares
                 penalty_sum += n_rows * penalty
                 if callbacks.wants_batch_end:
                     self._call_batch_end(batch, z_T, y_T, penalty, row_weights)

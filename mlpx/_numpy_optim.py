@@ -158,9 +158,16 @@ class _CompiledAdamStep(FlatStep):
     It needs no scratch: m and v stay the state's own (contiguous) arrays. Besides the
     whole-vector step, it can update a range of parameters at a time (``begin`` the step,
     then call each ``part``), which the training loop uses to update each layer right after
-    its gradient is made, while that gradient is still in the cache. A part can also add
-    an L2 penalty's gradient to its layer's weights on the way (see ``part``).
+    its gradient is made, while that gradient is still in the cache.
+
+    It also takes an L2 penalty's gradient in the same pass: given ``l2``, the parameters
+    named by ``penalise`` (the weights) step with the gradient ``grad + l2 * param``, the
+    generic backward's ``grad_W + l2 * W`` (the same bits), and ``sum_of_squares`` is then
+    the sum of their squares before the step, for the logged penalty.
     """
+
+    #: Takes the L2 penalty's gradient inside its pass (``l2`` of ``__call__``/``begin``).
+    fuses_l2 = True
 
     def work_arrays(self) -> tuple:
         for slot in self.optimizer.slots:
@@ -169,13 +176,19 @@ class _CompiledAdamStep(FlatStep):
         self.constants = (beta1, 1.0 - beta1, beta2, 1.0 - beta2)
         self.adam_step = _compiled.kernels.adam_step
         self.l2, self.sum_of_squares = None, 0.0
+        self.penalised = np.array([0, self.param.shape[0]], dtype=np.intp)
         return (self.param, self.grad, self.state["m"][0], self.state["v"][0])
+
+    def penalise(self, ranges) -> None:
+        """The parameters an L2 coefficient applies to: ``(start, stop)`` pairs, in order
+        (by default all of them)."""
+        self.penalised = np.array([bound for pair in ranges for bound in pair], dtype=np.intp)
 
     def begin(self, lr: float, l2: float | None = None) -> None:
         """Count a step and work out its step size, epsilon and decay for ``lr``.
 
-        ``l2``: the L2 coefficient of this step's penalty, for the parts that take it
-        (None: no penalty). ``sum_of_squares`` restarts at 0.
+        ``l2``: the L2 coefficient of this step's penalty (None: no penalty);
+        ``sum_of_squares`` restarts at 0.
         """
         self.state["step"] += 1
         self.step_constants = _adam_step_constants(self.optimizer, float(lr),
@@ -186,29 +199,31 @@ class _CompiledAdamStep(FlatStep):
         """A function that applies the begun step to parameters ``start:stop``.
 
         With an ``l2`` given to ``begin``, parameters ``start:penalised_stop`` (a layer's
-        weights, its biases following them) are stepped with the gradient
-        ``grad + l2 * param``, the generic backward's ``grad_W + l2 * W`` (the same bits),
-        and the sum of their squares before the step is added to ``sum_of_squares``.
+        weights, its biases following them) take the penalty's gradient, and their sum of
+        squares is added to ``sum_of_squares``.
         """
         views = tuple(array[start:stop] for array in self.arrays)
-        split = stop if penalised_stop is None else penalised_stop
-        penalised = tuple(array[start:split] for array in self.arrays)
-        unpenalised = tuple(array[split:stop] for array in self.arrays)
+        penalised_stop = stop if penalised_stop is None else penalised_stop
+        penalised = np.array([0, penalised_stop - start], dtype=np.intp)
         adam_step = self.adam_step
 
         def update_part() -> None:
             if self.l2 is None:
                 adam_step(*views, *self.constants, *self.step_constants)
-                return
-            self.sum_of_squares += adam_step(*penalised, *self.constants,
-                                             *self.step_constants, self.l2)
-            adam_step(*unpenalised, *self.constants, *self.step_constants)
+            else:
+                self.sum_of_squares += adam_step(*views, *self.constants,
+                                                 *self.step_constants, self.l2, penalised)
 
         return update_part
 
-    def __call__(self, lr: float) -> None:
-        self.begin(lr)
-        self.adam_step(*self.arrays, *self.constants, *self.step_constants)
+    def __call__(self, lr: float, l2: float | None = None) -> None:
+        """One step of the whole vector; with ``l2``, on the penalised gradient."""
+        self.begin(lr, l2)
+        if l2 is None:
+            self.adam_step(*self.arrays, *self.constants, *self.step_constants)
+        else:
+            self.sum_of_squares = self.adam_step(*self.arrays, *self.constants,
+                                                 *self.step_constants, l2, self.penalised)
 
 
 def flat_step(optimizer: Optimizer, state: dict, param, grad) -> FlatStep | None:

@@ -130,9 +130,35 @@ def test_a_part_penalises_only_its_weights():
 
 
 @needs_kernels
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_adam_penalises_only_the_given_ranges(dtype):
+    """``penalise`` ranges (empty ones, one at the end included): the L2 term on those
+    parameters only, the rest as without a penalty; the sum covers the ranges only."""
+    optimizer = optim.Adam()
+    n, l2 = 50, 0.25
+    ranges = [(3, 10), (20, 20), (30, 50)]
+    inside = np.zeros(n, dtype=bool)
+    for start, stop in ranges:
+        inside[start:stop] = True
+    start_params, grad0 = _random_vectors(n, dtype, seed=11)
+    reference_param, compiled_param = start_params.copy(), start_params.copy()
+    reference = _AdamStep(optimizer, optimizer.init([reference_param]), reference_param,
+                          np.where(inside, grad0 + l2 * start_params, grad0).astype(dtype))
+    compiled = _CompiledAdamStep(optimizer, optimizer.init([compiled_param]), compiled_param,
+                                 grad0.copy())
+    compiled.penalise(ranges)
+    with np.errstate(over="ignore", invalid="ignore"):
+        reference(0.1)
+        compiled(0.1, l2)
+    np.testing.assert_array_equal(compiled_param, reference_param)
+    np.testing.assert_allclose(compiled.sum_of_squares,
+                               np.sum(start_params[inside].astype(np.float64) ** 2), rtol=1e-12)
+
+
+@needs_kernels
 @pytest.mark.parametrize("optimizer", ["adam", "adamw"])
 def test_fit_with_the_compiled_kernels_is_bitwise_the_pure_numpy_fit(monkeypatch, optimizer):
-    """A whole float32 relu fit (shuffling, a short last batch, L2): the same bits."""
+    """A whole float32 relu fit (shuffling, a short last batch, L2): the same weights."""
     X, y = mlpx.datasets.make_moons(200, noise=0.2, seed=1)
     weights, kernels_used = {}, []
 
@@ -159,7 +185,11 @@ def test_fit_with_the_compiled_kernels_is_bitwise_the_pure_numpy_fit(monkeypatch
         weights[kind] = ([np.asarray(p).copy() for p in model.params], history.history)
     for compiled, pure in zip(weights["compiled"][0], weights["numpy"][0]):
         np.testing.assert_array_equal(compiled, pure)
-    assert weights["compiled"][1]["loss"] == weights["numpy"][1]["loss"]
+    # the L2 penalty's share of the loss: summed in double precision in the compiled step,
+    # by a float32 dot product in the NumPy one
+    np.testing.assert_allclose(weights["compiled"][1]["loss"], weights["numpy"][1]["loss"],
+                               rtol=1e-6)
+    assert weights["compiled"][1]["accuracy"] == weights["numpy"][1]["accuracy"]
     assert kernels_used == [_CompiledAdamStep, _AdamStep]
     assert relu_kernels_used == [_numpy_fastpath._CompiledRelu] * 2 + [_numpy_fastpath._Relu] * 2
 
@@ -300,13 +330,26 @@ class TestArgumentChecks:
             kernels.adam_step(*self.args(m=both[:-1], v=both[1:]))
 
     def test_a_wrong_argument_count_is_refused(self):
-        for arguments in (self.args()[:-1], [*self.args(), None, None]):
-            with pytest.raises(TypeError, match="11 or 12 arguments"):
+        for arguments in (self.args()[:-1], [*self.args(), None, None, None]):
+            with pytest.raises(TypeError, match="11 to 13 arguments"):
                 kernels.adam_step(*arguments)
 
     def test_a_non_number_l2_is_refused(self):
         with pytest.raises(TypeError):
             kernels.adam_step(*self.args(), "strong")
+
+    @pytest.mark.parametrize("bounds", [
+        pytest.param(np.array([0, 4, 8], dtype=np.intp), id="odd-length"),
+        pytest.param(np.array([4, 2], dtype=np.intp), id="decreasing"),
+        pytest.param(np.array([-1, 2], dtype=np.intp), id="negative"),
+        pytest.param(np.array([0, 17], dtype=np.intp), id="past-the-end"),
+        pytest.param(np.array([0.0, 4.0]), id="floats"),
+        pytest.param(np.array([[0, 4]], dtype=np.intp), id="2-d"),
+        pytest.param([0, 4], id="a-list"),
+    ])
+    def test_bad_penalised_ranges_are_refused(self, bounds):
+        with pytest.raises((TypeError, ValueError), match="adam_step: penalised"):
+            kernels.adam_step(*self.args(), 0.1, bounds)
 
     def test_a_non_number_scalar_is_refused(self):
         arguments = self.args()
@@ -614,6 +657,16 @@ def test_layer_by_layer_updates_are_bitwise_the_whole_vector_step(monkeypatch, c
             np.testing.assert_allclose(by_layer_history.history[key], values, rtol=1e-6)
         elif key != "time":
             assert by_layer_history.history[key] == values, key
+
+
+@needs_kernels
+@pytest.mark.parametrize("optimizer, fused", [("adam", True), ("adamw", True), ("sgd", False)])
+def test_the_l2_gradient_goes_into_the_compiled_adam_step(monkeypatch, optimizer, fused):
+    """alpha with the compiled Adam: no separate penalty passes, on small networks too."""
+    model, history, runner = _fit_recording_runner(monkeypatch, layer_updates_from=10**9,
+                                                   alpha=1e-3, optimizer=optimizer)
+    assert runner.layer_updates is None and runner.fused_l2 is fused
+    assert np.isfinite(history.history["loss"]).all()
 
 
 @needs_kernels
