@@ -21,6 +21,7 @@ round-robin after a discarded warm-up round; tables give medians.
     python benchmarks/bench_train.py --contenders floor,mlpx,mlpx-numpy  # the C kernel's gain
     python benchmarks/bench_train.py --contenders floor,mlpx,mlpx-bf16,torch-bf16  # bfloat16
     python benchmarks/bench_train.py --contenders floor,mlpx,mlpx-l2,sklearn-l2  # alpha=1e-4
+    python benchmarks/bench_train.py --contenders floor,sklearn,mlpx-sklearn  # drop-in estimator
     python benchmarks/bench_train.py --backend cupy          # GPU: cuBLAS floor, adds "large"
 """
 
@@ -64,11 +65,12 @@ GPU_CONTENDERS = ("floor", "mlpx", "torch-eager", "torch-fused")
 # Adam under torch.autocast(dtype=bfloat16). mlpx-torch is mlpx's torch backend in float32.
 # The l2 pair trains with scikit-learn's default L2 penalty, alpha=1e-4 over the batch size
 # (mlpx: alpha_per_sample=True), the rest of their fit as mlpx's and sklearn's.
+# mlpx-sklearn is the sklearn contender's call with mlpx.sklearn.MLPClassifier, the drop-in.
 OPTIONAL_CONTENDERS = ("torch-foreach", "mlpx-numpy", "mlpx-torch", "mlpx-bf16", "torch-bf16",
-                       "mlpx-l2", "sklearn-l2")
+                       "mlpx-l2", "sklearn-l2", "mlpx-sklearn")
 LIBRARY = {"mlpx": "mlpx", "mlpx-numpy": "mlpx", "mlpx-l2": "mlpx", "sklearn": "sklearn",
-           "sklearn-l2": "sklearn", "torch-eager": "torch", "torch-fused": "torch",
-           "torch-foreach": "torch", "torch-bf16": "torch"}
+           "sklearn-l2": "sklearn", "mlpx-sklearn": "sklearn", "torch-eager": "torch",
+           "torch-fused": "torch", "torch-foreach": "torch", "torch-bf16": "torch"}
 #: scikit-learn's default L2 coefficient (MLPClassifier's alpha), for the *-l2 contenders
 L2_ALPHA = 1e-4
 # mlpx contenders that train on mlpx's torch backend (on CUDA in the CuPy mode)
@@ -450,9 +452,16 @@ def run_mlpx(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any
 
 
 def run_sklearn(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Time ``MLPClassifier.fit`` with the config's exact settings and no early stop."""
+    """Time ``MLPClassifier.fit`` with the config's exact settings and no early stop.
+
+    scikit-learn's estimator, or for ``mlpx-sklearn`` mlpx's drop-in one with the same call.
+    """
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.neural_network import MLPClassifier
+
+    if task.get("contender") == "mlpx-sklearn":
+        from mlpx.sklearn import MLPClassifier
+    else:
+        from sklearn.neural_network import MLPClassifier
 
     config = Config(**task["config"])
     alpha = L2_ALPHA if task.get("contender") == "sklearn-l2" else 0.0
@@ -584,7 +593,7 @@ def run_torch(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, An
 WORKERS: dict[str, Callable[[dict[str, Any], dict[str, np.ndarray]], dict[str, Any]]] = {
     "floor": run_floor, "mlpx": run_mlpx, "mlpx-numpy": run_mlpx, "mlpx-torch": run_mlpx,
     "mlpx-bf16": run_mlpx, "mlpx-l2": run_mlpx, "sklearn": run_sklearn,
-    "sklearn-l2": run_sklearn, "torch-eager": run_torch,
+    "sklearn-l2": run_sklearn, "mlpx-sklearn": run_sklearn, "torch-eager": run_torch,
     "torch-fused": run_torch, "torch-foreach": run_torch, "torch-bf16": run_torch,
 }
 
@@ -620,6 +629,8 @@ def thread_pools() -> str:
 def own_modules(task: dict[str, Any]) -> set[str]:
     """The watched libraries a worker may import: its own, and CuPy in the CuPy mode."""
     own = {LIBRARY.get(task["contender"], "numpy")}
+    if task["contender"] == "mlpx-sklearn":
+        own.add("mlpx")
     if task["contender"] in MLPX_ON_TORCH:
         own.update(("mlpx", "torch"))
     elif task["backend"] == "cupy" and task["contender"] in ("floor", "mlpx", "mlpx-l2"):
@@ -837,8 +848,9 @@ def result_row(name: str, runs: Runs, config: Config, floor_runs: Runs | None,
 def config_notes(config: Config, results: dict[str, Runs]) -> list[str]:
     """Footnotes under a config's table: sklearn's binary output, torch's Adam, then problems."""
     notes, problems = [], []
-    if any(LIBRARY.get(name) == "sklearn" for name in results) and config.n_classes == 2:
-        notes.append(f"sklearn fits one logistic output unit for 2 classes "
+    one_unit = [name for name in results if LIBRARY.get(name) == "sklearn"]
+    if one_unit and config.n_classes == 2:
+        notes.append(f"{', '.join(one_unit)}: one logistic output unit for 2 classes "
                      f"({'-'.join(map(str, config.layer_sizes[:-1]))}-1, log-loss); the "
                      "others two softmax units with cross-entropy.")
     for name, runs in results.items():
@@ -998,7 +1010,7 @@ def available_contenders(names: Sequence[str], backend: str) -> tuple[list[str],
     for name in names:
         library = LIBRARY.get(name)
         if backend == "cupy" and LIBRARY.get(name) == "sklearn":
-            skipped.append(f"{name}: scikit-learn has no GPU mode")
+            skipped.append(f"{name}: CPU only here (scikit-learn has no GPU mode)")
         elif library is not None and importlib.util.find_spec(library) is None:
             skipped.append(f"{name}: {library} is not installed")
         else:

@@ -103,7 +103,7 @@ def test_the_paired_ratio_is_the_median_of_per_round_ratios(bench):
 def test_the_gpu_mode_leaves_out_scikit_learn(bench):
     usable, skipped = bench.available_contenders(["floor", "mlpx", "sklearn"], "cupy")
     assert usable == ["floor", "mlpx"]
-    assert skipped == ["sklearn: scikit-learn has no GPU mode"]
+    assert skipped == ["sklearn: CPU only here (scikit-learn has no GPU mode)"]
 
 
 def test_unknown_names_are_refused_with_the_choices(bench):
@@ -143,6 +143,24 @@ def test_the_floor_and_mlpx_workers_run_in_process(bench):
     assert mlpx_result["epochs_run"] == 2
     assert 0.5 < mlpx_result["accuracy"] <= 1.0
     assert mlpx_result["note"].startswith("compiled kernels")
+
+
+def test_the_drop_in_estimator_runs_the_sklearn_call_with_mlpx(bench):
+    """mlpx-sklearn: scikit-learn's exact call on mlpx.sklearn.MLPClassifier (one unit for
+    two classes, as scikit-learn), reported as needing scikit-learn and mlpx."""
+    pytest.importorskip("sklearn")
+    config = dataclasses.replace(bench.make_configs(quick=True, backend="numpy")["moons"],
+                                 n_train=200, epochs=2)
+    X_train, y_train, X_test, y_test = bench.moons_data(200)
+    data = {"X_train": X_train, "y_train": y_train, "X_test": X_test, "y_test": y_test}
+    task = {"config": dataclasses.asdict(config), "backend": "numpy", "score": True,
+            "contender": "mlpx-sklearn", "threads": 0}
+    result = bench.WORKERS["mlpx-sklearn"](task, data)
+    assert result["seconds"] > 0 and result["epochs_run"] == 2
+    assert result["note"].startswith("1 output unit(s), float32 weights, alpha 0")
+    assert bench.own_modules(task) == {"sklearn", "mlpx"}
+    usable, skipped = bench.available_contenders(["mlpx-sklearn"], "cupy")
+    assert usable == [] and skipped[0].startswith("mlpx-sklearn: CPU only")
 
 
 @pytest.mark.parametrize("contender", ["mlpx-l2", "sklearn-l2"])
