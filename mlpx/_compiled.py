@@ -1,7 +1,8 @@
 """The optional compiled kernels (``mlpx._kernels``, built by ``setup.py`` from C).
 
 Where a C compiler was at hand when mlpx was installed, the NumPy fast path runs Adam's
-step, relu, relu's gradient and the softmax cross-entropy gradient as one pass each over
+and SGD's steps (an L2 penalty's gradient included), relu, relu's gradient and the softmax
+cross-entropy gradient as one pass each over
 memory instead of several NumPy calls, and gathers each batch's rows of X into its input
 buffer with a ``memcpy`` per row.
 They do the same float operations in the same order, so the results are the same bits
@@ -36,7 +37,7 @@ def _load_kernels():
 kernels = _load_kernels()
 
 
-_LABEL = "compiled kernels (Adam, relu, softmax gradient, row gather)"
+_LABEL = "compiled kernels (Adam, SGD, relu, softmax gradient, row gather)"
 
 
 def kernel_status() -> str:

@@ -1,5 +1,6 @@
 /*
- * mlpx._kernels: one-pass loops for the NumPy fast path: Adam's step, relu and its gradient.
+ * mlpx._kernels: one-pass loops for the NumPy fast path: Adam's and SGD's steps, relu and
+ * its gradient, the softmax cross-entropy gradient, the gather of a batch's rows.
  *
  * mlpx/_numpy_optim.py runs Adam on one flat parameter vector as nine NumPy calls, each a
  * pass over every parameter; on a 784-512-256-10 network that is a third of the time the
@@ -13,6 +14,11 @@
  *     m = m * b1 + g * (1 - b1)
  *     v = v * b2 + (g * (1 - b2)) * g
  *     p = p - (m / (sqrt(v) + epsilon)) * step_size
+ *
+ * sgd_step does the same for SGD, with or without (Nesterov) momentum (SGD._apply, the
+ * NumPy kernels _SGDStep and _MomentumStep; see SGD_LOOP). Both step the whole vector or
+ * a layer's slice of it at a time, and add an L2 penalty's gradient to the weights only
+ * (the penalised ranges), summing their squares for the logged loss on the way.
  *
  * Bitwise equality needs each operation rounded on its own: no fused multiply-add
  * contraction (setup.py passes -ffp-contract=off; the pragma is for compilers that read it).
@@ -63,12 +69,12 @@
     static inline T NAME##_element(T *restrict param, const T *restrict grad,              \
                                    T *restrict m, T *restrict v, Py_ssize_t i, T beta1,    \
                                    T one_minus_beta1, T beta2, T one_minus_beta2,          \
-                                   T step_size, T epsilon, T decay, int decayed, T l2,     \
+                                   T step_size, T epsilon, T decay, T l2,                 \
                                    int penalised)                                          \
     {                                                                                       \
         T old = param[i];                                                                   \
         T g = penalised ? grad[i] + l2 * old : grad[i];                                     \
-        T p = decayed ? old * decay : old;                                                  \
+        T p = old * decay; /* decay is exactly 1 for Adam: p unchanged, no branch */        \
         T m_i = m[i] * beta1 + g * one_minus_beta1;                                         \
         T v_i = v[i] * beta2 + (g * one_minus_beta2) * g;                                   \
         m[i] = m_i;                                                                         \
@@ -80,25 +86,31 @@
     MLPX_CLONES static double NAME(T *restrict param, const T *restrict grad,              \
                                    T *restrict m, T *restrict v, Py_ssize_t n, T beta1,    \
                                    T one_minus_beta1, T beta2, T one_minus_beta2,          \
-                                   T step_size, T epsilon, T decay, int decayed, T l2,     \
+                                   T step_size, T epsilon, T decay, T l2,                 \
                                    int penalised)                                          \
     {                                                                                       \
         double lane_sums[ADAM_LANES] = {0.0}, sum_of_squares = 0.0;                         \
         Py_ssize_t i = 0;                                                                   \
+        if (!penalised) { /* its own loop, unswitched by hand (as SGD_LOOP's) */           \
+            for (; i < n; i++) {                                                            \
+                NAME##_element(param, grad, m, v, i, beta1, one_minus_beta1, beta2,         \
+                               one_minus_beta2, step_size, epsilon, decay, l2, 0);          \
+            }                                                                               \
+            return 0.0;                                                                     \
+        }                                                                                   \
         for (; i + ADAM_LANES <= n; i += ADAM_LANES) {                                      \
             for (int lane = 0; lane < ADAM_LANES; lane++) {                                 \
                 double old = NAME##_element(param, grad, m, v, i + lane, beta1,             \
                                             one_minus_beta1, beta2, one_minus_beta2,        \
-                                            step_size, epsilon, decay, decayed, l2,         \
-                                            penalised);                                     \
-                lane_sums[lane] += penalised ? old * old : 0.0;                             \
+                                            step_size, epsilon, decay, l2, 1);              \
+                lane_sums[lane] += old * old;                                               \
             }                                                                               \
         }                                                                                   \
         for (; i < n; i++) {                                                                \
             double old = NAME##_element(param, grad, m, v, i, beta1, one_minus_beta1,       \
                                         beta2, one_minus_beta2, step_size, epsilon, decay,  \
-                                        decayed, l2, penalised);                            \
-            sum_of_squares += penalised ? old * old : 0.0;                                  \
+                                        l2, 1);                                             \
+            sum_of_squares += old * old;                                                    \
         }                                                                                   \
         for (int lane = 0; lane < ADAM_LANES; lane++) {                                     \
             sum_of_squares += lane_sums[lane];                                              \
@@ -109,31 +121,129 @@
 ADAM_LOOP(adam_float32, float, sqrtf)
 ADAM_LOOP(adam_float64, double, sqrt)
 
-/* The step over param[0:n] with the L2 term only on the ranges [bounds[2k], bounds[2k + 1])
- * (a network's weights: its biases are not penalised), one loop per stretch between two
- * bounds; returns the sum of squares of the penalised parameters. constants: beta1,
- * 1 - beta1, beta2, 1 - beta2, step_size, epsilon. */
-#define ADAM_RANGES(NAME, LOOP, T)                                                          \
-    static double NAME(T *param, const T *grad, T *m, T *v, Py_ssize_t n,                   \
-                       const T *constants, T decay, int decayed, T l2,                      \
-                       const Py_ssize_t *bounds, Py_ssize_t n_bounds)                       \
+/* Plain SGD and SGD with (Nesterov) momentum, as SGD._apply in mlpx/optim.py and the NumPy
+ * kernels _SGDStep and _MomentumStep (the same operations in the same order):
+ *
+ *     g = g + l2 * p                  (an L2 penalty only)
+ *     v = v * momentum + g            (with momentum: velocity given)
+ *     s = g + v * momentum (Nesterov), v (momentum), g (plain)
+ *     p = p - s * lr
+ *
+ * returning sum(p**2) before the step when penalised, as the Adam loop. */
+#define SGD_LOOP(NAME, T, MOMENTUM, NESTEROV)                                               \
+    static inline T NAME##_element(T *restrict param, const T *restrict grad,              \
+                                   T *restrict velocity, Py_ssize_t i, T lr, T momentum,   \
+                                   T l2, int penalised)                                    \
     {                                                                                       \
-        const T *c = constants;                                                             \
-        double sum_of_squares = 0.0;                                                        \
-        Py_ssize_t position = 0;                                                            \
-        for (Py_ssize_t k = 0; k <= n_bounds; k++) {                                        \
-            Py_ssize_t end = k < n_bounds ? bounds[k] : n;                                  \
-            int penalised = (int)(k % 2); /* [bounds[k - 1], bounds[k]) for odd k */        \
-            sum_of_squares += LOOP(param + position, grad + position, m + position,         \
-                                   v + position, end - position, c[0], c[1], c[2], c[3],    \
-                                   c[4], c[5], decay, decayed, l2, penalised);              \
-            position = end;                                                                 \
+        T old = param[i];                                                                   \
+        T g = penalised ? grad[i] + l2 * old : grad[i];                                     \
+        T step = g;                                                                         \
+        if (MOMENTUM) { /* MOMENTUM and NESTEROV are constants: no branch in the loop */  \
+            T v_i = velocity[i] * momentum + g;                                             \
+            velocity[i] = v_i;                                                              \
+            step = NESTEROV ? g + v_i * momentum : v_i;                                     \
+        }                                                                                   \
+        param[i] = old - step * lr;                                                         \
+        return old;                                                                         \
+    }                                                                                       \
+                                                                                            \
+    MLPX_CLONES static double NAME(T *restrict param, const T *restrict grad,              \
+                                   T *restrict velocity, Py_ssize_t n, T lr, T momentum,   \
+                                   T l2, int penalised)                                    \
+    {                                                                                       \
+        double lane_sums[ADAM_LANES] = {0.0}, sum_of_squares = 0.0;                         \
+        Py_ssize_t i = 0;                                                                   \
+        if (!penalised) { /* its own loop: GCC does not unswitch this light one itself */  \
+            for (; i < n; i++) {                                                            \
+                NAME##_element(param, grad, velocity, i, lr, momentum, l2, 0);              \
+            }                                                                               \
+            return 0.0;                                                                     \
+        }                                                                                   \
+        for (; i + ADAM_LANES <= n; i += ADAM_LANES) {                                      \
+            for (int lane = 0; lane < ADAM_LANES; lane++) {                                 \
+                double old = NAME##_element(param, grad, velocity, i + lane, lr, momentum,  \
+                                            l2, 1);                                         \
+                lane_sums[lane] += old * old;                                               \
+            }                                                                               \
+        }                                                                                   \
+        for (; i < n; i++) {                                                                \
+            double old = NAME##_element(param, grad, velocity, i, lr, momentum, l2, 1);     \
+            sum_of_squares += old * old;                                                    \
+        }                                                                                   \
+        for (int lane = 0; lane < ADAM_LANES; lane++) {                                     \
+            sum_of_squares += lane_sums[lane];                                              \
         }                                                                                   \
         return sum_of_squares;                                                              \
     }
 
-ADAM_RANGES(adam_ranges_float32, adam_float32, float)
-ADAM_RANGES(adam_ranges_float64, adam_float64, double)
+SGD_LOOP(sgd_plain_float32, float, 0, 0)
+SGD_LOOP(sgd_plain_float64, double, 0, 0)
+SGD_LOOP(sgd_momentum_float32, float, 1, 0)
+SGD_LOOP(sgd_momentum_float64, double, 1, 0)
+SGD_LOOP(sgd_nesterov_float32, float, 1, 1)
+SGD_LOOP(sgd_nesterov_float64, double, 1, 1)
+
+/* An optimizer step's arrays and constants (the constants rounded to the arrays' dtype),
+ * for the loops above. velocity is NULL for plain SGD, and m and v are NULL for SGD. */
+typedef struct {
+    char code; /* 'f': float32, 'd': float64 */
+    void *param, *m, *v, *velocity;
+    const void *grad;
+    double constants[6]; /* Adam: beta1, 1 - beta1, beta2, 1 - beta2, step_size, epsilon;
+                            SGD: lr, momentum */
+    double decay, l2;
+    int nesterov;
+} OptimizerStep;
+
+#define AT(T, pointer, offset) ((pointer) == NULL ? NULL : (T *)(pointer) + (offset))
+
+/* The step on parameters [start, stop), penalised or not; returns their sum of squares
+ * when penalised. */
+typedef double (*StretchStep)(const OptimizerStep *step, Py_ssize_t start, Py_ssize_t stop,
+                              int penalised);
+
+#define STRETCH_STEPS(T, ADAM, SGD_PLAIN, SGD_MOMENTUM, SGD_NESTEROV)                       \
+    static double adam_stretch_##T(const OptimizerStep *s, Py_ssize_t start, Py_ssize_t stop, \
+                                   int penalised)                                           \
+    {                                                                                       \
+        const double *c = s->constants;                                                     \
+        return ADAM(AT(T, s->param, start), AT(const T, s->grad, start), AT(T, s->m, start), \
+                    AT(T, s->v, start), stop - start, (T)c[0], (T)c[1], (T)c[2], (T)c[3],   \
+                    (T)c[4], (T)c[5], (T)s->decay, (T)s->l2, penalised);                    \
+    }                                                                                       \
+                                                                                            \
+    static double sgd_stretch_##T(const OptimizerStep *s, Py_ssize_t start, Py_ssize_t stop, \
+                                  int penalised)                                            \
+    {                                                                                       \
+        return (s->velocity == NULL ? SGD_PLAIN : s->nesterov ? SGD_NESTEROV : SGD_MOMENTUM)( \
+            AT(T, s->param, start), AT(const T, s->grad, start), AT(T, s->velocity, start), \
+            stop - start, (T)s->constants[0], (T)s->constants[1], (T)s->l2, penalised);     \
+    }
+
+STRETCH_STEPS(float, adam_float32, sgd_plain_float32, sgd_momentum_float32,
+              sgd_nesterov_float32)
+STRETCH_STEPS(double, adam_float64, sgd_plain_float64, sgd_momentum_float64,
+              sgd_nesterov_float64)
+
+/* The step over parameters [0, n), with the L2 term only on the ranges
+ * [bounds[2k], bounds[2k + 1]) (a network's weights: its biases are not penalised), one
+ * loop per stretch between two bounds; returns the penalised parameters' sum of squares.
+ * One call site for the loop, whose penalised flag is not a constant, so that the
+ * compiler does not copy the loop into specialised versions outside its target clones. */
+static double
+step_by_stretches(StretchStep stretch, const OptimizerStep *step, Py_ssize_t n,
+                  const Py_ssize_t *bounds, Py_ssize_t n_bounds)
+{
+    double sum_of_squares = 0.0;
+    Py_ssize_t position = 0;
+    for (Py_ssize_t k = 0; k <= n_bounds; k++) {
+        Py_ssize_t end = k < n_bounds ? bounds[k] : n;
+        int penalised = (int)(k % 2); /* [bounds[k - 1], bounds[k]) for odd k */
+        sum_of_squares += stretch(step, position, end, penalised);
+        position = end;
+    }
+    return sum_of_squares;
+}
 
 /* x <= 0 (-0 included) becomes +0; NaN fails the test and stays: np.maximum(x, 0). */
 #define RELU_LOOP(NAME, T)                                                                  \
@@ -282,26 +392,139 @@ is_intp(const Py_buffer *view)
     return letter != 0 && strchr("nlq", letter) != NULL && view->itemsize == sizeof(Py_ssize_t);
 }
 
-/* bounds: a 1-D intp array of an even length, nondecreasing, within [0, n]. */
+/* The optimizer kernels' vectors: count C-contiguous arrays of one dtype and length that
+ * share no memory; views[i] is writable where writable[i]. A None argument is allowed
+ * where optional[i] and leaves views[i].obj NULL. Returns how many views were tried, to be
+ * released (release_vectors) whether or not *failed, which says an error was set. */
 static int
-check_bounds(const Py_buffer *bounds, Py_ssize_t n)
+get_vectors(PyObject *const *args, int count, const char *const *names, const int *writable,
+            const int *optional, Py_buffer *views, const char *function, int *failed)
 {
-    const Py_ssize_t *values = bounds->buf;
-    if (!is_intp(bounds) || bounds->ndim != 1 || bounds->shape[0] % 2 != 0) {
-        PyErr_SetString(PyExc_TypeError,
-                        "adam_step: penalised must be a 1-D intp array of [start, stop) pairs");
+    *failed = 1;
+    for (int i = 0; i < count; i++) {
+        if (optional[i] && args[i] == Py_None) {
+            memset(&views[i], 0, sizeof(Py_buffer));
+            continue;
+        }
+        if (get_array(args[i], &views[i], writable[i], function, names[i]) < 0) {
+            return i;
+        }
+    }
+    if (dtype_code(&views[0]) == 0) {
+        PyErr_Format(PyExc_TypeError, "%s: %s must be float32 or float64", function,
+                     names[0]);
+        return count;
+    }
+    for (int i = 1; i < count; i++) {
+        if (views[i].obj == NULL) {
+            continue;
+        }
+        if (dtype_code(&views[i]) != dtype_code(&views[0]) || views[i].len != views[0].len) {
+            PyErr_Format(PyExc_ValueError, "%s: %s must have %s's dtype and length", function,
+                         names[i], names[0]);
+            return count;
+        }
+        for (int j = 0; j < i; j++) {
+            if (views[j].obj != NULL && overlap(&views[i], &views[j])) {
+                PyErr_Format(PyExc_ValueError, "%s: %s and %s share memory", function,
+                             names[j], names[i]);
+                return count;
+            }
+        }
+    }
+    *failed = 0;
+    return count;
+}
+
+static void
+release_vectors(Py_buffer *views, int count)
+{
+    for (int i = 0; i < count; i++) {
+        PyBuffer_Release(&views[i]); /* a no-op for a None argument's (obj NULL) */
+    }
+}
+
+/* A float argument, or a Python error (then -1). */
+static int
+get_double(PyObject *obj, double *value)
+{
+    *value = PyFloat_AsDouble(obj);
+    return (*value == -1.0 && PyErr_Occurred()) ? -1 : 0;
+}
+
+/* The optional trailing arguments l2 (float or None) and penalised (intp [start, stop)
+ * pairs, nondecreasing, within [0, n]; default all of [0, n)). Fills step->l2 and the
+ * ranges; *has_bounds says whether bounds must be released. Returns -1 with an error. */
+typedef struct {
+    int penalised, has_bounds;
+    Py_buffer bounds;
+    Py_ssize_t whole[2];
+    const Py_ssize_t *ranges;
+    Py_ssize_t n_bounds;
+} Penalty;
+
+static int
+get_penalty(PyObject *l2, PyObject *penalised, Py_ssize_t n, OptimizerStep *step,
+            Penalty *penalty, const char *function)
+{
+    penalty->has_bounds = 0;
+    penalty->penalised = l2 != NULL && l2 != Py_None;
+    penalty->whole[0] = 0;
+    penalty->whole[1] = n;
+    penalty->ranges = penalty->whole;
+    penalty->n_bounds = penalty->penalised ? 2 : 0;
+    step->l2 = 0.0;
+    if (!penalty->penalised) {
+        return 0;
+    }
+    if (get_double(l2, &step->l2) < 0) {
         return -1;
     }
+    if (penalised == NULL || penalised == Py_None) {
+        return 0;
+    }
+    Py_buffer *bounds = &penalty->bounds;
+    if (PyObject_GetBuffer(penalised, bounds, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        PyErr_Clear();
+    }
+    else {
+        penalty->has_bounds = 1;
+    }
+    if (!penalty->has_bounds || !is_intp(bounds) || bounds->ndim != 1 ||
+        bounds->shape[0] % 2 != 0) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s: penalised must be a 1-D intp array of [start, stop) pairs",
+                     function);
+        return -1;
+    }
+    const Py_ssize_t *values = bounds->buf;
     for (Py_ssize_t k = 0; k < bounds->shape[0]; k++) {
         Py_ssize_t previous = k == 0 ? 0 : values[k - 1];
         if (values[k] < previous || values[k] > n) {
             PyErr_Format(PyExc_ValueError,
-                         "adam_step: penalised[%zd] = %zd is out of order or past %zd", k,
+                         "%s: penalised[%zd] = %zd is out of order or past %zd", function, k,
                          values[k], n);
             return -1;
         }
     }
+    penalty->ranges = values;
+    penalty->n_bounds = bounds->shape[0];
     return 0;
+}
+
+/* Runs the step over its stretches without the GIL; returns the sum of squares of the
+ * penalised parameters as a float, or None without a penalty. Releases what was held. */
+static PyObject *
+run_step(StretchStep stretch, OptimizerStep *step, Py_ssize_t n, Penalty *penalty)
+{
+    double sum_of_squares;
+    Py_BEGIN_ALLOW_THREADS
+    sum_of_squares = step_by_stretches(stretch, step, n, penalty->ranges, penalty->n_bounds);
+    Py_END_ALLOW_THREADS
+    if (penalty->penalised) {
+        return PyFloat_FromDouble(sum_of_squares);
+    }
+    Py_RETURN_NONE;
 }
 
 PyDoc_STRVAR(adam_step_doc,
@@ -331,10 +554,11 @@ PyDoc_STRVAR(adam_step_doc,
 static PyObject *
 adam_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    static const char *names[] = {"param", "grad", "m", "v"};
-    double scalars[8];
-    Py_buffer views[4], bounds;
-    int n_views = 0, has_bounds = 0;
+    static const char *const names[] = {"param", "grad", "m", "v"};
+    static const int writable[] = {1, 0, 1, 1}, optional[] = {0, 0, 0, 0};
+    OptimizerStep step = {0};
+    Penalty penalty = {0};
+    Py_buffer views[4];
     PyObject *result = NULL;
 
     if (nargs < 11 || nargs > 13) {
@@ -342,96 +566,97 @@ adam_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     for (int i = 0; i < 6; i++) {
-        scalars[i] = PyFloat_AsDouble(args[4 + i]);
-        if (scalars[i] == -1.0 && PyErr_Occurred()) {
+        if (get_double(args[4 + i], &step.constants[i]) < 0) {
             return NULL;
         }
     }
-    int decayed = args[10] != Py_None;
-    scalars[6] = decayed ? PyFloat_AsDouble(args[10]) : 1.0;
-    if (scalars[6] == -1.0 && PyErr_Occurred()) {
+    step.decay = 1.0; /* Adam: multiplying by exactly 1 changes no parameter */
+    if (args[10] != Py_None && get_double(args[10], &step.decay) < 0) {
         return NULL;
     }
-    int penalised = nargs >= 12 && args[11] != Py_None;
-    scalars[7] = penalised ? PyFloat_AsDouble(args[11]) : 0.0;
-    if (scalars[7] == -1.0 && PyErr_Occurred()) {
+    int failed, held = get_vectors(args, 4, names, writable, optional, views, "adam_step",
+                                   &failed);
+    if (!failed) {
+        Py_ssize_t n = views[0].len / views[0].itemsize;
+        if (get_penalty(nargs > 11 ? args[11] : NULL, nargs > 12 ? args[12] : NULL, n, &step,
+                        &penalty, "adam_step") == 0) {
+            step.code = dtype_code(&views[0]);
+            step.param = views[0].buf;
+            step.grad = views[1].buf;
+            step.m = views[2].buf;
+            step.v = views[3].buf;
+            result = run_step(step.code == 'f' ? adam_stretch_float : adam_stretch_double,
+                              &step, n, &penalty);
+        }
+    }
+    if (penalty.has_bounds) {
+        PyBuffer_Release(&penalty.bounds);
+    }
+    release_vectors(views, held);
+    return result;
+}
+
+PyDoc_STRVAR(sgd_step_doc,
+"sgd_step(param, grad, velocity, lr, momentum, nesterov, l2=None, penalised=None)\n"
+"--\n\n"
+"One SGD step in place, in one pass: velocity (if any) is updated, then param.\n\n"
+"Parameters\n"
+"----------\n"
+"param : writable C-contiguous array of shape (n,), float32 or float64\n"
+"grad : C-contiguous array of shape (n,), the same dtype\n"
+"velocity : writable C-contiguous array of shape (n,), the same dtype, or None\n"
+"    The momentum buffer; None for plain SGD (momentum and nesterov unused).\n"
+"lr, momentum : float\n"
+"    Rounded to the arrays' dtype before use, as NumPy rounds a 0-d array of it.\n"
+"nesterov : bool\n"
+"    Step along grad + momentum * velocity instead of velocity.\n"
+"l2, penalised\n"
+"    As adam_step's.\n\n"
+"Returns\n"
+"-------\n"
+"float or None\n"
+"    As adam_step's.\n");
+
+static PyObject *
+sgd_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    static const char *const names[] = {"param", "grad", "velocity"};
+    static const int writable[] = {1, 0, 1}, optional[] = {0, 0, 1};
+    OptimizerStep step = {0};
+    Penalty penalty = {0};
+    Py_buffer views[3];
+    PyObject *result = NULL;
+
+    if (nargs < 6 || nargs > 8) {
+        PyErr_Format(PyExc_TypeError, "sgd_step takes 6 to 8 arguments (%zd given)", nargs);
         return NULL;
     }
-    for (; n_views < 4; n_views++) {
-        if (get_array(args[n_views], &views[n_views], n_views != 1, "adam_step",
-                      names[n_views]) < 0) {
-            goto done;
+    if (get_double(args[3], &step.constants[0]) < 0 ||
+        get_double(args[4], &step.constants[1]) < 0) {
+        return NULL;
+    }
+    step.nesterov = PyObject_IsTrue(args[5]);
+    if (step.nesterov < 0) {
+        return NULL;
+    }
+    int failed, held = get_vectors(args, 3, names, writable, optional, views, "sgd_step",
+                                   &failed);
+    if (!failed) {
+        Py_ssize_t n = views[0].len / views[0].itemsize;
+        if (get_penalty(nargs > 6 ? args[6] : NULL, nargs > 7 ? args[7] : NULL, n, &step,
+                        &penalty, "sgd_step") == 0) {
+            step.code = dtype_code(&views[0]);
+            step.param = views[0].buf;
+            step.grad = views[1].buf;
+            step.velocity = views[2].obj == NULL ? NULL : views[2].buf;
+            result = run_step(step.code == 'f' ? sgd_stretch_float : sgd_stretch_double,
+                              &step, n, &penalty);
         }
     }
-    char code = dtype_code(&views[0]);
-    if (code == 0) {
-        PyErr_SetString(PyExc_TypeError, "adam_step: param must be float32 or float64");
-        goto done;
+    if (penalty.has_bounds) {
+        PyBuffer_Release(&penalty.bounds);
     }
-    for (int i = 1; i < 4; i++) {
-        if (dtype_code(&views[i]) != code || views[i].len != views[0].len) {
-            PyErr_Format(PyExc_ValueError,
-                         "adam_step: %s must have param's dtype and length", names[i]);
-            goto done;
-        }
-        for (int j = 0; j < i; j++) {
-            if (overlap(&views[i], &views[j])) {
-                PyErr_Format(PyExc_ValueError, "adam_step: %s and %s share memory",
-                             names[j], names[i]);
-                goto done;
-            }
-        }
-    }
-    Py_ssize_t n = views[0].len / views[0].itemsize;
-    Py_ssize_t whole[2] = {0, n};
-    const Py_ssize_t *ranges = whole;
-    Py_ssize_t n_bounds = penalised ? 2 : 0;
-    if (penalised && nargs == 13 && args[12] != Py_None) {
-        if (PyObject_GetBuffer(args[12], &bounds, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
-            PyErr_Clear();
-            PyErr_SetString(PyExc_TypeError,
-                            "adam_step: penalised must be a 1-D intp array of [start, stop) "
-                            "pairs");
-            goto done;
-        }
-        has_bounds = 1;
-        if (check_bounds(&bounds, n) < 0) {
-            goto done;
-        }
-        ranges = bounds.buf;
-        n_bounds = bounds.shape[0];
-    }
-    double sum_of_squares;
-    Py_BEGIN_ALLOW_THREADS
-    if (code == 'f') {
-        float constants[6];
-        for (int i = 0; i < 6; i++) {
-            constants[i] = (float)scalars[i];
-        }
-        sum_of_squares = adam_ranges_float32(views[0].buf, views[1].buf, views[2].buf,
-                                             views[3].buf, n, constants, (float)scalars[6],
-                                             decayed, (float)scalars[7], ranges, n_bounds);
-    }
-    else {
-        sum_of_squares = adam_ranges_float64(views[0].buf, views[1].buf, views[2].buf,
-                                             views[3].buf, n, scalars, scalars[6], decayed,
-                                             scalars[7], ranges, n_bounds);
-    }
-    Py_END_ALLOW_THREADS
-    if (penalised) {
-        result = PyFloat_FromDouble(sum_of_squares);
-    }
-    else {
-        result = Py_None;
-        Py_INCREF(result);
-    }
-done:
-    if (has_bounds) {
-        PyBuffer_Release(&bounds);
-    }
-    for (int i = 0; i < n_views; i++) {
-        PyBuffer_Release(&views[i]);
-    }
+    release_vectors(views, held);
     return result;
 }
 
@@ -792,6 +1017,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"adam_step", (PyCFunction)(void (*)(void))adam_step, METH_FASTCALL, adam_step_doc},
+    {"sgd_step", (PyCFunction)(void (*)(void))sgd_step, METH_FASTCALL, sgd_step_doc},
     {"relu_", relu_, METH_O, relu_doc},
     {"relu_grad_", (PyCFunction)(void (*)(void))relu_grad_, METH_FASTCALL, relu_grad_doc},
     {"take_rows_", (PyCFunction)(void (*)(void))take_rows_, METH_FASTCALL, take_rows_doc},

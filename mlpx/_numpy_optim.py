@@ -7,8 +7,9 @@ pass scalars as 0-d arrays of the parameters' dtype (a Python float operand cost
 call about half a microsecond more, which matters on small networks).
 
 Only SGD, Adam and AdamW have a kernel; other optimizers run their reference ``update_``.
-Adam's nine NumPy passes become one where the optional C extension was built
-(:mod:`mlpx._compiled`): the same float operations in the same order, so the same bits.
+Where the optional C extension was built (:mod:`mlpx._compiled`), Adam's nine NumPy passes
+and SGD's two (five with momentum) become one: the same float operations in the same
+order, so the same bits.
 """
 
 from __future__ import annotations
@@ -152,32 +153,43 @@ class _AdamStep(FlatStep):
         np.subtract(param, update, out=param)
 
 
-class _CompiledAdamStep(FlatStep):
-    """``_AdamStep``'s operations in one pass: ``mlpx._kernels.adam_step`` (bitwise equal).
+class _CompiledStep(FlatStep):
+    """An optimizer's step in one pass of a ``mlpx._kernels`` loop (the NumPy kernel's bits).
 
-    It needs no scratch: m and v stay the state's own (contiguous) arrays. Besides the
-    whole-vector step, it can update a range of parameters at a time (``begin`` the step,
-    then call each ``part``), which the training loop uses to update each layer right after
-    its gradient is made, while that gradient is still in the cache.
+    Besides the whole-vector step, it can update a range of parameters at a time (``begin``
+    the step, then call each ``part``), which the training loop uses to update each layer
+    right after its gradient is made, while that gradient is still in the cache.
 
     It also takes an L2 penalty's gradient in the same pass: given ``l2``, the parameters
     named by ``penalise`` (the weights) step with the gradient ``grad + l2 * param``, the
     generic backward's ``grad_W + l2 * W`` (the same bits), and ``sum_of_squares`` is then
     the sum of their squares before the step, for the logged penalty.
+    Subclasses name the kernel and its scalar arguments.
     """
 
     #: Takes the L2 penalty's gradient inside its pass (``l2`` of ``__call__``/``begin``).
     fuses_l2 = True
 
+    def kernel(self):
+        """The ``mlpx._kernels`` function: (*arrays, *scalars, l2, penalised)."""
+        raise NotImplementedError
+
+    def step_scalars(self, lr: float, step: int) -> tuple:
+        """The kernel's scalar arguments for step number ``step`` at rate ``lr``."""
+        raise NotImplementedError
+
+    def slot_arrays(self) -> tuple:
+        """The optimizer state's arrays the kernel updates, after param and grad."""
+        return tuple(self.state[slot][0] for slot in self.optimizer.slots)
+
     def work_arrays(self) -> tuple:
         for slot in self.optimizer.slots:
             self.state[slot][0] = np.ascontiguousarray(self.state[slot][0])
-        beta1, beta2 = self.optimizer.beta1, self.optimizer.beta2
-        self.constants = (beta1, 1.0 - beta1, beta2, 1.0 - beta2)
-        self.adam_step = _compiled.kernels.adam_step
+        self.run = self.kernel()
         self.l2, self.sum_of_squares = None, 0.0
         self.penalised = np.array([0, self.param.shape[0]], dtype=np.intp)
-        return (self.param, self.grad, self.state["m"][0], self.state["v"][0])
+        self.scalars_now = ()
+        return (self.param, self.grad, *self.slot_arrays())
 
     def penalise(self, ranges) -> None:
         """The parameters an L2 coefficient applies to: ``(start, stop)`` pairs, in order
@@ -185,14 +197,13 @@ class _CompiledAdamStep(FlatStep):
         self.penalised = np.array([bound for pair in ranges for bound in pair], dtype=np.intp)
 
     def begin(self, lr: float, l2: float | None = None) -> None:
-        """Count a step and work out its step size, epsilon and decay for ``lr``.
+        """Count a step and work out its scalars for ``lr``.
 
         ``l2``: the L2 coefficient of this step's penalty (None: no penalty);
         ``sum_of_squares`` restarts at 0.
         """
         self.state["step"] += 1
-        self.step_constants = _adam_step_constants(self.optimizer, float(lr),
-                                                   self.state["step"])
+        self.scalars_now = self.step_scalars(float(lr), self.state["step"])
         self.l2, self.sum_of_squares = l2, 0.0
 
     def part(self, start: int, stop: int, penalised_stop: int | None = None):
@@ -202,17 +213,16 @@ class _CompiledAdamStep(FlatStep):
         weights, its biases following them) take the penalty's gradient, and their sum of
         squares is added to ``sum_of_squares``.
         """
-        views = tuple(array[start:stop] for array in self.arrays)
+        views = tuple(None if array is None else array[start:stop] for array in self.arrays)
         penalised_stop = stop if penalised_stop is None else penalised_stop
         penalised = np.array([0, penalised_stop - start], dtype=np.intp)
-        adam_step = self.adam_step
+        run = self.run
 
         def update_part() -> None:
             if self.l2 is None:
-                adam_step(*views, *self.constants, *self.step_constants)
+                run(*views, *self.scalars_now)
             else:
-                self.sum_of_squares += adam_step(*views, *self.constants,
-                                                 *self.step_constants, self.l2, penalised)
+                self.sum_of_squares += run(*views, *self.scalars_now, self.l2, penalised)
 
         return update_part
 
@@ -220,16 +230,48 @@ class _CompiledAdamStep(FlatStep):
         """One step of the whole vector; with ``l2``, on the penalised gradient."""
         self.begin(lr, l2)
         if l2 is None:
-            self.adam_step(*self.arrays, *self.constants, *self.step_constants)
+            self.run(*self.arrays, *self.scalars_now)
         else:
-            self.sum_of_squares = self.adam_step(*self.arrays, *self.constants,
-                                                 *self.step_constants, l2, self.penalised)
+            self.sum_of_squares = self.run(*self.arrays, *self.scalars_now, l2, self.penalised)
+
+
+class _CompiledAdamStep(_CompiledStep):
+    """``_AdamStep``'s operations in one pass: ``mlpx._kernels.adam_step`` (bitwise equal).
+
+    It needs no scratch: m and v stay the state's own (contiguous) arrays.
+    """
+
+    def kernel(self):
+        beta1, beta2 = self.optimizer.beta1, self.optimizer.beta2
+        self.constants = (beta1, 1.0 - beta1, beta2, 1.0 - beta2)
+        return _compiled.kernels.adam_step
+
+    def step_scalars(self, lr, step):
+        return (*self.constants, *_adam_step_constants(self.optimizer, lr, step))
+
+
+class _CompiledSGDStep(_CompiledStep):
+    """``_SGDStep`` and ``_MomentumStep`` in one pass: ``mlpx._kernels.sgd_step``.
+
+    Plain SGD passes no velocity (None), so the kernel ignores momentum and Nesterov.
+    """
+
+    def kernel(self):
+        return _compiled.kernels.sgd_step
+
+    def slot_arrays(self):
+        return super().slot_arrays() or (None,)
+
+    def step_scalars(self, lr, step):
+        return lr, self.optimizer.momentum, self.optimizer.nesterov
 
 
 def flat_step(optimizer: Optimizer, state: dict, param, grad) -> FlatStep | None:
     """The kernel for ``optimizer`` on these flat vectors, or None to use ``update_``."""
     kind = type(optimizer)
     if kind is SGD:
+        if _compiled.kernels is not None:
+            return _CompiledSGDStep(optimizer, state, param, grad)
         return (_MomentumStep if optimizer.momentum else _SGDStep)(optimizer, state, param,
                                                                   grad)
     if kind in (Adam, AdamW):

@@ -29,7 +29,14 @@ import mlpx.train
 from mlpx import _compiled, optim
 from mlpx import _numpy_fastpath as fastpath
 from mlpx._numpy_fastpath import NumpyEpochRunner
-from mlpx._numpy_optim import _AdamStep, _CompiledAdamStep, _MomentumStep, _SGDStep, flat_step
+from mlpx._numpy_optim import (
+    _AdamStep,
+    _CompiledAdamStep,
+    _CompiledSGDStep,
+    _MomentumStep,
+    _SGDStep,
+    flat_step,
+)
 from mlpx.train import EpochRunner
 
 N_SAMPLES, N_FEATURES = 60, 4
@@ -263,6 +270,8 @@ def expected_output_gradient(cfg):
 
 def expected_step(optimizer):
     if type(optimizer) is optim.SGD:
+        if _compiled.kernels is not None:
+            return _CompiledSGDStep
         return _MomentumStep if optimizer.momentum else _SGDStep
     if type(optimizer) in (optim.Adam, optim.AdamW):
         return _AdamStep if _compiled.kernels is None else _CompiledAdamStep

@@ -21,7 +21,13 @@ import pytest
 
 import mlpx
 from mlpx import _compiled, _numpy_fastpath, _numpy_optim, optim
-from mlpx._numpy_optim import _AdamStep, _CompiledAdamStep
+from mlpx._numpy_optim import (
+    _AdamStep,
+    _CompiledAdamStep,
+    _CompiledSGDStep,
+    _MomentumStep,
+    _SGDStep,
+)
 
 kernels = _compiled.kernels
 needs_kernels = pytest.mark.skipif(kernels is None, reason="mlpx._kernels is not built here")
@@ -43,45 +49,61 @@ def _random_vectors(n: int, dtype, seed: int):
     return param, grad
 
 
-@needs_kernels
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("n", [1, 7, 8, 9, 1003, 70_001])
-@pytest.mark.parametrize("make_optimizer", [
+OPTIMIZERS = [
     pytest.param(lambda: optim.Adam(), id="adam"),
     pytest.param(lambda: optim.Adam(beta1=0.5, beta2=0.9, epsilon=1e-3), id="adam-custom"),
     pytest.param(lambda: optim.AdamW(weight_decay=0.3), id="adamw"),
-])
-def test_compiled_adam_is_bitwise_the_numpy_kernel(make_optimizer, n, dtype):
+    pytest.param(lambda: optim.SGD(), id="sgd"),
+    pytest.param(lambda: optim.SGD(momentum=0.9), id="momentum"),
+    pytest.param(lambda: optim.SGD(momentum=0.7, nesterov=True), id="nesterov"),
+]
+
+
+def _numpy_and_compiled(optimizer) -> tuple[type, type]:
+    """The NumPy kernel (the reference) and the compiled step for ``optimizer``."""
+    if isinstance(optimizer, optim.Adam):
+        return _AdamStep, _CompiledAdamStep
+    return (_MomentumStep if optimizer.momentum else _SGDStep), _CompiledSGDStep
+
+
+def _same_state(compiled, reference) -> None:
+    for slot in compiled.optimizer.slots:
+        np.testing.assert_array_equal(compiled.state[slot][0], reference.state[slot][0],
+                                      err_msg=slot)
+    assert compiled.state["step"] == reference.state["step"]
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 1003, 70_001])
+@pytest.mark.parametrize("make_optimizer", OPTIMIZERS)
+def test_compiled_step_is_bitwise_the_numpy_kernel(make_optimizer, n, dtype):
     """Every length (vector bodies and remainders), both dtypes, many steps: same bits."""
     optimizer = make_optimizer()
     start, grad0 = _random_vectors(n, dtype, seed=n)
     steps = {}
-    for kind in (_AdamStep, _CompiledAdamStep):
+    for kind in _numpy_and_compiled(optimizer):
         param, grad = start.copy(), np.zeros_like(start)
         state = optimizer.init([param])
-        steps[kind] = (kind(optimizer, state, param, grad), param, grad, state)
+        steps[kind] = (kind(optimizer, state, param, grad), param, grad)
     for step, lr in enumerate([0.1, 1e-3, 0.5, 3e-2, 1e-5, 1.0]):
         _, grad_t = _random_vectors(n, dtype, seed=1000 * n + step)
-        for kernel, _, grad, _ in steps.values():
+        for kernel, _, grad in steps.values():
             grad[...] = grad_t if step else grad0
             with np.errstate(over="ignore", invalid="ignore"):  # g^2 of 1e20 is inf
                 kernel(lr)
-        (_, p_numpy, _, s_numpy), (_, p_c, _, s_c) = steps.values()
+        (reference, p_numpy, _), (compiled, p_c, _) = steps.values()
         np.testing.assert_array_equal(p_c, p_numpy, err_msg=f"param after step {step + 1}")
-        for slot in ("m", "v"):
-            np.testing.assert_array_equal(s_c[slot][0], s_numpy[slot][0], err_msg=slot)
-        assert s_c["step"] == s_numpy["step"] == step + 1
+        _same_state(compiled, reference)
+        assert compiled.state["step"] == step + 1
         assert p_c.dtype == dtype
 
 
 @needs_kernels
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", [1, 7, 8, 9, 1003, 70_001])
-@pytest.mark.parametrize("make_optimizer", [
-    pytest.param(lambda: optim.Adam(), id="adam"),
-    pytest.param(lambda: optim.AdamW(weight_decay=0.3), id="adamw"),
-])
-def test_compiled_adam_with_l2_steps_on_grad_plus_l2_param(make_optimizer, n, dtype):
+@pytest.mark.parametrize("make_optimizer", OPTIMIZERS)
+def test_compiled_step_with_l2_steps_on_grad_plus_l2_param(make_optimizer, n, dtype):
     """With ``l2``, the kernel steps as the NumPy kernel does on ``grad + l2 * param``
     (rounded in the parameters' dtype, as the generic backward), leaves grad as it was,
     and returns sum(param**2) before the step, to double precision."""
@@ -89,13 +111,12 @@ def test_compiled_adam_with_l2_steps_on_grad_plus_l2_param(make_optimizer, n, dt
     start, _ = _random_vectors(n, dtype, seed=n)
     l2 = 0.037
     runs = {}
-    for kind in (_AdamStep, _CompiledAdamStep):
+    for kind in _numpy_and_compiled(optimizer):
         param, grad = start.copy(), np.zeros_like(start)
         runs[kind] = (kind(optimizer, optimizer.init([param]), param, grad), param, grad)
+    (reference, p_numpy, grad_numpy), (compiled, p_c, grad_c) = runs.values()
     for step, lr in enumerate([0.1, 1e-3, 0.5]):
         _, grad_t = _random_vectors(n, dtype, seed=1000 * n + step)
-        reference, p_numpy, grad_numpy = runs[_AdamStep]
-        compiled, p_c, grad_c = runs[_CompiledAdamStep]
         expected_sum = float(np.sum(p_c.astype(np.float64) ** 2))
         grad_numpy[...] = grad_t + l2 * p_numpy
         grad_c[...] = grad_t
@@ -106,8 +127,7 @@ def test_compiled_adam_with_l2_steps_on_grad_plus_l2_param(make_optimizer, n, dt
         np.testing.assert_array_equal(p_c, p_numpy, err_msg=f"param after step {step + 1}")
         np.testing.assert_array_equal(grad_c, grad_t)
         np.testing.assert_allclose(compiled.sum_of_squares, expected_sum, rtol=1e-12)
-        for slot in ("m", "v"):
-            np.testing.assert_array_equal(compiled.state[slot][0], reference.state[slot][0])
+        _same_state(compiled, reference)
 
 
 @needs_kernels
@@ -358,6 +378,46 @@ class TestArgumentChecks:
             kernels.adam_step(*arguments)
 
 
+@needs_kernels
+class TestSGDArgumentChecks:
+    """sgd_step shares adam_step's checks; its velocity may be None (plain SGD)."""
+
+    n = 16
+
+    def args(self, **replace):
+        arrays = {name: np.zeros(self.n, dtype=np.float32)
+                  for name in ("param", "grad", "velocity")}
+        arrays.update(replace)
+        return [*arrays.values(), 0.1, 0.9, True]
+
+    def test_valid_arguments_run_with_and_without_velocity(self):
+        assert kernels.sgd_step(*self.args()) is None
+        assert kernels.sgd_step(*self.args(velocity=None)) is None
+        assert kernels.sgd_step(*self.args(), 0.5) == 0.0
+
+    def test_a_velocity_of_another_dtype_is_refused(self):
+        with pytest.raises(ValueError, match="sgd_step: velocity must have param's dtype"):
+            kernels.sgd_step(*self.args(velocity=np.zeros(self.n)))
+
+    def test_a_velocity_sharing_the_parameters_is_refused(self):
+        param = np.zeros(self.n, dtype=np.float32)
+        with pytest.raises(ValueError, match="share memory"):
+            kernels.sgd_step(*self.args(param=param, velocity=param))
+
+    def test_a_none_parameter_vector_is_refused(self):
+        with pytest.raises(TypeError, match="sgd_step: param"):
+            kernels.sgd_step(*self.args(param=None))
+
+    def test_a_wrong_argument_count_is_refused(self):
+        for arguments in (self.args()[:-1], [*self.args(), None, None, None]):
+            with pytest.raises(TypeError, match="6 to 8 arguments"):
+                kernels.sgd_step(*arguments)
+
+    def test_bad_penalised_ranges_are_refused(self):
+        with pytest.raises(ValueError, match="sgd_step: penalised"):
+            kernels.sgd_step(*self.args(), 0.1, np.array([8, 4], dtype=np.intp))
+
+
 # --- gathering rows of X ---------------------------------------------------------------
 
 
@@ -605,6 +665,11 @@ LAYER_UPDATE_CASES = [
                  id="l2-per-sample-weighted"),
     pytest.param({"alpha": 0.05, "alpha_per_sample": True, "optimizer": "adamw",
                   "dtype": "float64"}, id="l2-per-sample-adamw-float64"),
+    pytest.param({"optimizer": "sgd"}, id="sgd"),
+    pytest.param({"optimizer": optim.SGD(momentum=0.9, nesterov=True), "alpha": 1e-3},
+                 id="nesterov-l2"),
+    pytest.param({"optimizer": optim.SGD(momentum=0.5), "dtype": "float64",
+                  "sample_weight": True}, id="momentum-float64-weighted"),
 ]
 
 
@@ -648,9 +713,10 @@ def test_layer_by_layer_updates_are_bitwise_the_whole_vector_step(monkeypatch, c
     assert runner.layer_updates is None
     for a, b in zip(by_layer.params, whole.params):
         np.testing.assert_array_equal(a, b)
-    for slot in ("m", "v"):
-        np.testing.assert_array_equal(by_layer.optimizer_state_[slot][0],
-                                      whole.optimizer_state_[slot][0])
+    assert by_layer.optimizer_state_.keys() == whole.optimizer_state_.keys()
+    for slot, arrays in whole.optimizer_state_.items():
+        if isinstance(arrays, list):
+            np.testing.assert_array_equal(by_layer.optimizer_state_[slot][0], arrays[0])
     assert by_layer.optimizer_state_["step"] == whole.optimizer_state_["step"]
     for key, values in whole_history.history.items():
         if key == "loss" and case.get("alpha"):
@@ -660,12 +726,18 @@ def test_layer_by_layer_updates_are_bitwise_the_whole_vector_step(monkeypatch, c
 
 
 @needs_kernels
-@pytest.mark.parametrize("optimizer, fused", [("adam", True), ("adamw", True), ("sgd", False)])
-def test_the_l2_gradient_goes_into_the_compiled_adam_step(monkeypatch, optimizer, fused):
-    """alpha with the compiled Adam: no separate penalty passes, on small networks too."""
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "momentum"])
+@pytest.mark.parametrize("compiled", [True, False])
+def test_the_l2_gradient_goes_into_the_compiled_step(monkeypatch, optimizer, compiled):
+    """alpha with a compiled optimizer step: no separate penalty passes, on small networks
+    too; the NumPy kernels keep them."""
+    if not compiled:
+        monkeypatch.setattr(_compiled, "kernels", None)
+    if optimizer == "momentum":
+        optimizer = optim.SGD(momentum=0.9, nesterov=True)
     model, history, runner = _fit_recording_runner(monkeypatch, layer_updates_from=10**9,
                                                    alpha=1e-3, optimizer=optimizer)
-    assert runner.layer_updates is None and runner.fused_l2 is fused
+    assert runner.layer_updates is None and runner.fused_l2 is compiled
     assert np.isfinite(history.history["loss"]).all()
 
 
