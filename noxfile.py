@@ -81,3 +81,14 @@ def bench(session: nox.Session) -> None:
     session.install(TORCH)
     args = session.posargs or ["--quick"]
     session.run("python", "benchmarks/bench_train.py", *args)
+
+
+@nox.session(name="bench-kernels")
+def bench_kernels(session: nox.Session) -> None:
+    """The compiled optimizer steps against the NumPy kernels inside whole fits.
+
+    ``nox -s bench-kernels`` runs 7 paired rounds (about 3 minutes); arguments replace
+    them (``-- --quick``; see benchmarks/README.md).
+    """
+    _install(session)
+    session.run("python", "benchmarks/bench_optimizer_kernels.py", *session.posargs)

@@ -201,3 +201,25 @@ def test_the_torch_workers_run_in_process(bench, contender, backend):
         precision = bench.MLPX_ON_TORCH[contender]
         assert result["note"].startswith(f"torch backend, {precision} products")
     assert bench.own_modules(task) >= {"torch"}
+
+
+def test_the_optimizer_kernel_benchmark_pairs_bitwise_equal_fits(capsys, monkeypatch):
+    """bench_optimizer_kernels.py: one quick round; the pair trains the same weights."""
+    from mlpx import _compiled
+
+    if _compiled.kernels is None:
+        pytest.skip("mlpx._kernels is not built here")
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the script adds its folder
+    for name in ("bench_train", "bench_optimizer_kernels"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    spec = importlib.util.spec_from_file_location(
+        "bench_optimizer_kernels", SCRIPT.parent / "bench_optimizer_kernels.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench_optimizer_kernels", module)
+    spec.loader.exec_module(module)
+    monkeypatch.setitem(sys.modules, "bench_train", module.bench_train)
+    status = module.main(["--quick", "--configs", "moons", "--rounds", "1",
+                          "--optimizers", "nesterov"])
+    table = capsys.readouterr().out
+    assert status == 0
+    assert table.count("| moons | nesterov |") == 2 and "| NO |" not in table
