@@ -20,9 +20,10 @@ large ones by the GEMMs and by passes over memory, so this runner does the same 
   chunk of whole batches at a time: for small data one gather per epoch, for large batches
   one per batch (gathered just before its GEMMs read it, so it is still in the cache),
   never a copy of X (the compiled ``take_rows_``, or ``np.take(..., out=)``);
-- the optimizer's in-place step (``Optimizer.update_``) on the flat vectors; with the
-  compiled Adam on large networks, each layer's update right after its backward, the L2
-  penalty's gradient ``l2 * W`` added inside that update's pass;
+- the optimizer's in-place step (``Optimizer.update_``) on the flat vectors; with a
+  compiled step (Adam, SGD: ``mlpx._numpy_optim._CompiledStep``), the L2 penalty's
+  gradient ``l2 * W`` added inside the step's pass, and on large networks each layer's
+  update right after its backward;
 - each batch's output logits written straight into an epoch buffer, from which the epoch's
   loss and metric are computed once at its end.
 
@@ -518,7 +519,7 @@ class NumpyEpochRunner(EpochRunner):
         whole backward, finds its gradient still in the cache; the results are the same
         bits. Small networks fit in the cache anyway and would only pay more calls. With an
         L2 penalty, each layer's update adds its gradient ``l2 * W`` and sums ``W**2`` for
-        the logged penalty in the same pass (``_CompiledAdamStep.part``).
+        the logged penalty in the same pass (``_CompiledStep.part``).
         """
         part = getattr(self.optimizer_step, "part", None)
         if part is None or self.flat.shape[0] < self.LAYER_UPDATES_FROM:
