@@ -105,9 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         if values:
             parser.error(f"unknown {name}(s) {values}; choose from "
                          f"{sorted(configs) if name == 'config' else sorted(OPTIMIZERS)}")
-    rounds = args.rounds or (2 if args.quick else 7)
+    rounds = args.rounds if args.rounds is not None else (2 if args.quick else 7)
     if rounds < 1:
-        parser.error("--rounds must be at least 1")
+        parser.error(f"--rounds {rounds}: give at least 1 paired round")
     print(f"## Compiled optimizer steps against the NumPy kernels, in whole fits "
           f"(median of {rounds} paired rounds, one process)\n")
     print("| config | optimizer | alpha | NumPy kernels s | compiled s | compiled / NumPy "

@@ -223,3 +223,7 @@ def test_the_optimizer_kernel_benchmark_pairs_bitwise_equal_fits(capsys, monkeyp
     table = capsys.readouterr().out
     assert status == 0
     assert table.count("| moons | nesterov |") == 2 and "| NO |" not in table
+    for bad in (["--rounds", "0"], ["--configs", "large"], ["--optimizers", "rmsprop"]):
+        with pytest.raises(SystemExit):
+            module.main(bad)
+        assert "error:" in capsys.readouterr().err
