@@ -2,12 +2,15 @@
 
 Where ``setup.py`` could build the extension, ``mlpx._numpy_optim._CompiledAdamStep`` runs
 Adam in one C pass (reference: ``_AdamStep``, nine NumPy calls, whose reference is
-``Optimizer.update_`` in ``tests/test_fastpath.py``), ``_CompiledRelu`` relu and its
-gradient (reference: ``np.maximum(x, 0)`` and ``grad * (a > 0)``), and ``take_rows_`` the
-gather of a batch's rows of X (reference: ``X[rows]``), and ``shift_by_max_`` with
-``softmax_minus_targets_`` the softmax cross-entropy gradient (reference:
-``_SoftmaxCrossEntropyGradient``, seven NumPy calls). NumPy-only tests: they
-run in the numpy session. In CI (``CI`` set) the extension must have been built.
+``Optimizer.update_`` in ``tests/test_fastpath.py``) and ``_CompiledSGDStep`` SGD
+(references: ``_SGDStep`` and ``_MomentumStep``), both with an optional L2 gradient on
+given ranges of parameters (reference: the NumPy kernel on ``grad + l2 * param``),
+``_CompiledRelu`` relu and its gradient (reference: ``np.maximum(x, 0)`` and
+``grad * (a > 0)``), ``take_rows_`` the gather of a batch's rows of X (reference:
+``X[rows]``), and ``shift_by_max_`` with ``softmax_minus_targets_`` the softmax
+cross-entropy gradient (reference: ``_SoftmaxCrossEntropyGradient``, seven NumPy calls).
+NumPy-only tests: they run in the numpy session. In CI (``CI`` set) the extension must
+have been built.
 """
 
 from __future__ import annotations
