@@ -65,6 +65,16 @@
  * element at a time, and would stop the whole loop from being vectorized). */
 #define ADAM_LANES 8
 
+static inline double
+sum_of_lanes(const double *lane_sums)
+{
+    double total = 0.0;
+    for (int lane = 0; lane < ADAM_LANES; lane++) {
+        total += lane_sums[lane];
+    }
+    return total;
+}
+
 #define ADAM_LOOP(NAME, T, SQRT)                                                            \
     static inline T NAME##_element(T *restrict param, const T *restrict grad,              \
                                    T *restrict m, T *restrict v, Py_ssize_t i, T beta1,    \
@@ -112,10 +122,7 @@
                                         l2, 1);                                             \
             sum_of_squares += old * old;                                                    \
         }                                                                                   \
-        for (int lane = 0; lane < ADAM_LANES; lane++) {                                     \
-            sum_of_squares += lane_sums[lane];                                              \
-        }                                                                                   \
-        return sum_of_squares;                                                              \
+        return sum_of_squares + sum_of_lanes(lane_sums);                                   \
     }
 
 ADAM_LOOP(adam_float32, float, sqrtf)
@@ -170,10 +177,7 @@ ADAM_LOOP(adam_float64, double, sqrt)
             double old = NAME##_element(param, grad, velocity, i, lr, momentum, l2, 1);     \
             sum_of_squares += old * old;                                                    \
         }                                                                                   \
-        for (int lane = 0; lane < ADAM_LANES; lane++) {                                     \
-            sum_of_squares += lane_sums[lane];                                              \
-        }                                                                                   \
-        return sum_of_squares;                                                              \
+        return sum_of_squares + sum_of_lanes(lane_sums);                                   \
     }
 
 SGD_LOOP(sgd_plain_float32, float, 0, 0)
@@ -184,9 +188,10 @@ SGD_LOOP(sgd_nesterov_float32, float, 1, 1)
 SGD_LOOP(sgd_nesterov_float64, double, 1, 1)
 
 /* An optimizer step's arrays and constants (the constants rounded to the arrays' dtype),
- * for the loops above. velocity is NULL for plain SGD, and m and v are NULL for SGD. */
+ * for the loops above. slots: the optimizer state's vectors, Adam's m and v, SGD's
+ * velocity (NULL for plain SGD). */
 typedef struct {
-    void *param, *m, *v, *velocity;
+    void *param, *slots[2];
     const void *grad;
     double constants[6]; /* Adam: beta1, 1 - beta1, beta2, 1 - beta2, step_size, epsilon;
                             SGD: lr, momentum */
@@ -206,16 +211,17 @@ typedef double (*StretchStep)(const OptimizerStep *step, Py_ssize_t start, Py_ss
                                    int penalised)                                           \
     {                                                                                       \
         const double *c = s->constants;                                                     \
-        return ADAM(AT(T, s->param, start), AT(const T, s->grad, start), AT(T, s->m, start), \
-                    AT(T, s->v, start), stop - start, (T)c[0], (T)c[1], (T)c[2], (T)c[3],   \
+        return ADAM(AT(T, s->param, start), AT(const T, s->grad, start),                     \
+                    AT(T, s->slots[0], start), AT(T, s->slots[1], start), stop - start,     \
+                    (T)c[0], (T)c[1], (T)c[2], (T)c[3],                                     \
                     (T)c[4], (T)c[5], (T)s->decay, (T)s->l2, penalised);                    \
     }                                                                                       \
                                                                                             \
     static double sgd_stretch_##T(const OptimizerStep *s, Py_ssize_t start, Py_ssize_t stop, \
                                   int penalised)                                            \
     {                                                                                       \
-        return (s->velocity == NULL ? SGD_PLAIN : s->nesterov ? SGD_NESTEROV : SGD_MOMENTUM)( \
-            AT(T, s->param, start), AT(const T, s->grad, start), AT(T, s->velocity, start), \
+        return (s->slots[0] == NULL ? SGD_PLAIN : s->nesterov ? SGD_NESTEROV : SGD_MOMENTUM)( \
+            AT(T, s->param, start), AT(const T, s->grad, start), AT(T, s->slots[0], start), \
             stop - start, (T)s->constants[0], (T)s->constants[1], (T)s->l2, penalised);     \
     }
 
@@ -511,19 +517,52 @@ get_penalty(PyObject *l2, PyObject *penalised, Py_ssize_t n, OptimizerStep *step
     return 0;
 }
 
-/* Runs the step over its stretches without the GIL; returns the sum of squares of the
- * penalised parameters as a float, or None without a penalty. Releases what was held. */
+/* What adam_step and sgd_step share: the vectors args[0:count] (param, grad, then the
+ * optimizer state's slots), the optional l2 and penalised at args[first_optional:], and the
+ * step run over its stretches without the GIL, by the float32 or the float64 stretch
+ * function. Returns the penalised parameters' sum of squares as a float (None without a
+ * penalty), or NULL with an error; everything acquired is released. */
 static PyObject *
-run_step(StretchStep stretch, OptimizerStep *step, Py_ssize_t n, Penalty *penalty)
+run_optimizer_step(PyObject *const *args, Py_ssize_t nargs, int count,
+                   const char *const *names, const int *writable, const int *optional,
+                   Py_ssize_t first_optional, OptimizerStep *step, StretchStep stretch_float,
+                   StretchStep stretch_double, const char *function)
 {
-    double sum_of_squares;
-    Py_BEGIN_ALLOW_THREADS
-    sum_of_squares = step_by_stretches(stretch, step, n, penalty->ranges, penalty->n_bounds);
-    Py_END_ALLOW_THREADS
-    if (penalty->penalised) {
-        return PyFloat_FromDouble(sum_of_squares);
+    Penalty penalty = {0};
+    Py_buffer views[4];
+    PyObject *result = NULL;
+    int failed, held = get_vectors(args, count, names, writable, optional, views, function,
+                                   &failed);
+    if (!failed) {
+        Py_ssize_t n = views[0].len / views[0].itemsize;
+        PyObject *l2 = nargs > first_optional ? args[first_optional] : NULL;
+        PyObject *penalised = nargs > first_optional + 1 ? args[first_optional + 1] : NULL;
+        if (get_penalty(l2, penalised, n, step, &penalty, function) == 0) {
+            StretchStep stretch = dtype_code(&views[0]) == 'f' ? stretch_float : stretch_double;
+            double sum_of_squares;
+            step->param = views[0].buf;
+            step->grad = views[1].buf;
+            for (int i = 2; i < count; i++) {
+                step->slots[i - 2] = views[i].obj == NULL ? NULL : views[i].buf;
+            }
+            Py_BEGIN_ALLOW_THREADS
+            sum_of_squares = step_by_stretches(stretch, step, n, penalty.ranges,
+                                               penalty.n_bounds);
+            Py_END_ALLOW_THREADS
+            if (penalty.penalised) {
+                result = PyFloat_FromDouble(sum_of_squares);
+            }
+            else {
+                result = Py_None;
+                Py_INCREF(result);
+            }
+        }
     }
-    Py_RETURN_NONE;
+    if (penalty.has_bounds) {
+        PyBuffer_Release(&penalty.bounds);
+    }
+    release_vectors(views, held);
+    return result;
 }
 
 PyDoc_STRVAR(adam_step_doc,
@@ -556,9 +595,6 @@ adam_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     static const char *const names[] = {"param", "grad", "m", "v"};
     static const int writable[] = {1, 0, 1, 1}, optional[] = {0, 0, 0, 0};
     OptimizerStep step = {0};
-    Penalty penalty = {0};
-    Py_buffer views[4];
-    PyObject *result = NULL;
 
     if (nargs < 11 || nargs > 13) {
         PyErr_Format(PyExc_TypeError, "adam_step takes 11 to 13 arguments (%zd given)", nargs);
@@ -573,26 +609,8 @@ adam_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (args[10] != Py_None && get_double(args[10], &step.decay) < 0) {
         return NULL;
     }
-    int failed, held = get_vectors(args, 4, names, writable, optional, views, "adam_step",
-                                   &failed);
-    if (!failed) {
-        Py_ssize_t n = views[0].len / views[0].itemsize;
-        if (get_penalty(nargs > 11 ? args[11] : NULL, nargs > 12 ? args[12] : NULL, n, &step,
-                        &penalty, "adam_step") == 0) {
-            step.param = views[0].buf;
-            step.grad = views[1].buf;
-            step.m = views[2].buf;
-            step.v = views[3].buf;
-            result = run_step(dtype_code(&views[0]) == 'f' ? adam_stretch_float
-                                                           : adam_stretch_double,
-                              &step, n, &penalty);
-        }
-    }
-    if (penalty.has_bounds) {
-        PyBuffer_Release(&penalty.bounds);
-    }
-    release_vectors(views, held);
-    return result;
+    return run_optimizer_step(args, nargs, 4, names, writable, optional, 11, &step,
+                              adam_stretch_float, adam_stretch_double, "adam_step");
 }
 
 PyDoc_STRVAR(sgd_step_doc,
@@ -622,9 +640,6 @@ sgd_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     static const char *const names[] = {"param", "grad", "velocity"};
     static const int writable[] = {1, 0, 1}, optional[] = {0, 0, 1};
     OptimizerStep step = {0};
-    Penalty penalty = {0};
-    Py_buffer views[3];
-    PyObject *result = NULL;
 
     if (nargs < 6 || nargs > 8) {
         PyErr_Format(PyExc_TypeError, "sgd_step takes 6 to 8 arguments (%zd given)", nargs);
@@ -638,25 +653,8 @@ sgd_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (step.nesterov < 0) {
         return NULL;
     }
-    int failed, held = get_vectors(args, 3, names, writable, optional, views, "sgd_step",
-                                   &failed);
-    if (!failed) {
-        Py_ssize_t n = views[0].len / views[0].itemsize;
-        if (get_penalty(nargs > 6 ? args[6] : NULL, nargs > 7 ? args[7] : NULL, n, &step,
-                        &penalty, "sgd_step") == 0) {
-            step.param = views[0].buf;
-            step.grad = views[1].buf;
-            step.velocity = views[2].obj == NULL ? NULL : views[2].buf;
-            result = run_step(dtype_code(&views[0]) == 'f' ? sgd_stretch_float
-                                                           : sgd_stretch_double,
-                              &step, n, &penalty);
-        }
-    }
-    if (penalty.has_bounds) {
-        PyBuffer_Release(&penalty.bounds);
-    }
-    release_vectors(views, held);
-    return result;
+    return run_optimizer_step(args, nargs, 3, names, writable, optional, 6, &step,
+                              sgd_stretch_float, sgd_stretch_double, "sgd_step");
 }
 
 PyDoc_STRVAR(relu_doc,

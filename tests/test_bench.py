@@ -145,17 +145,23 @@ def test_the_floor_and_mlpx_workers_run_in_process(bench):
     assert mlpx_result["note"].startswith("compiled kernels")
 
 
-def test_the_drop_in_estimator_runs_the_sklearn_call_with_mlpx(bench):
-    """mlpx-sklearn: scikit-learn's exact call on mlpx.sklearn.MLPClassifier (one unit for
-    two classes, as scikit-learn), reported as needing scikit-learn and mlpx."""
-    pytest.importorskip("sklearn")
+def _run_moons_worker(bench, contender: str) -> tuple[dict, dict]:
+    """A contender's worker in this process on 200 moons samples for 2 epochs: its task and
+    its result."""
     config = dataclasses.replace(bench.make_configs(quick=True, backend="numpy")["moons"],
                                  n_train=200, epochs=2)
     X_train, y_train, X_test, y_test = bench.moons_data(200)
     data = {"X_train": X_train, "y_train": y_train, "X_test": X_test, "y_test": y_test}
     task = {"config": dataclasses.asdict(config), "backend": "numpy", "score": True,
-            "contender": "mlpx-sklearn", "threads": 0}
-    result = bench.WORKERS["mlpx-sklearn"](task, data)
+            "contender": contender, "threads": 0}
+    return task, bench.WORKERS[contender](task, data)
+
+
+def test_the_drop_in_estimator_runs_the_sklearn_call_with_mlpx(bench):
+    """mlpx-sklearn: scikit-learn's exact call on mlpx.sklearn.MLPClassifier (one unit for
+    two classes, as scikit-learn), reported as needing scikit-learn and mlpx."""
+    pytest.importorskip("sklearn")
+    task, result = _run_moons_worker(bench, "mlpx-sklearn")
     assert result["seconds"] > 0 and result["epochs_run"] == 2
     assert result["note"].startswith("1 output unit(s), float32 weights, alpha 0")
     assert bench.own_modules(task) == {"sklearn", "mlpx"}
@@ -167,13 +173,7 @@ def test_the_drop_in_estimator_runs_the_sklearn_call_with_mlpx(bench):
 def test_the_l2_workers_train_with_scikit_learns_default_penalty(bench, contender):
     """mlpx-l2 and sklearn-l2 fit with alpha=1e-4 (per sample) and say so in their note."""
     pytest.importorskip(bench.LIBRARY[contender])
-    config = dataclasses.replace(bench.make_configs(quick=True, backend="numpy")["moons"],
-                                 n_train=200, epochs=2)
-    X_train, y_train, X_test, y_test = bench.moons_data(200)
-    data = {"X_train": X_train, "y_train": y_train, "X_test": X_test, "y_test": y_test}
-    task = {"config": dataclasses.asdict(config), "backend": "numpy", "score": True,
-            "contender": contender, "threads": 0}
-    result = bench.WORKERS[contender](task, data)
+    task, result = _run_moons_worker(bench, contender)
     assert result["seconds"] > 0 and result["epochs_run"] == 2
     assert 0.0 <= result["accuracy"] <= 1.0  # two epochs at lr 1e-3: a smoke test
     assert "alpha 0.0001" in result["note"]
@@ -188,13 +188,7 @@ def test_the_torch_workers_run_in_process(bench, contender, backend):
     """
     if backend.name != "torch":
         pytest.skip("runs in the torch session")
-    config = dataclasses.replace(bench.make_configs(quick=True, backend="numpy")["moons"],
-                                 n_train=200, epochs=2)
-    X_train, y_train, X_test, y_test = bench.moons_data(200)
-    data = {"X_train": X_train, "y_train": y_train, "X_test": X_test, "y_test": y_test}
-    task = {"config": dataclasses.asdict(config), "backend": "numpy", "score": True,
-            "contender": contender, "threads": 0}
-    result = bench.WORKERS[contender](task, data)
+    task, result = _run_moons_worker(bench, contender)
     assert result["seconds"] > 0 and result["epochs_run"] == 2
     assert 0.5 < result["accuracy"] <= 1.0
     if contender.startswith("mlpx"):
