@@ -2,8 +2,8 @@
 
 Where a C compiler was at hand when mlpx was installed, the NumPy fast path runs Adam's
 and SGD's steps (an L2 penalty's gradient included), relu, relu's gradient and the softmax
-cross-entropy gradient as one pass each over
-memory instead of several NumPy calls, and gathers each batch's rows of X into its input
+and sigmoid cross-entropy gradients as one pass each over memory (besides NumPy's own
+``exp``) instead of several NumPy calls, and gathers each batch's rows of X into its input
 buffer with a ``memcpy`` per row.
 They do the same float operations in the same order, so the results are the same bits
 (``tests/test_kernels.py``). Without the module, or with the environment variable
@@ -37,7 +37,7 @@ def _load_kernels():
 kernels = _load_kernels()
 
 
-_LABEL = "compiled kernels (Adam, SGD, relu, softmax gradient, row gather)"
+_LABEL = "compiled kernels (Adam, SGD, relu, softmax and sigmoid gradients, row gather)"
 
 
 def kernel_status() -> str:

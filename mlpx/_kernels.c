@@ -29,7 +29,8 @@
  * needs a contiguous destination, which would mean a copy of all of X with the ones).
  *
  * shift_by_max_ and softmax_minus_targets_ are the softmax cross-entropy gradient's seven
- * NumPy calls as two passes, before and after NumPy's own np.exp.
+ * NumPy calls as two passes, before and after NumPy's own np.exp; logistic_minus_targets_
+ * is the sigmoid binary cross-entropy gradient's last four as one pass after it.
  *
  * relu and its gradient are NumPy's np.maximum(x, 0) (NaN kept, -0 becomes +0) and
  * grad * (a > 0) in one pass each, with no boolean mask written in between.
@@ -340,6 +341,35 @@ RELU_GRAD_LOOP(relu_grad_float64, double)
 
 SOFTMAX_LOOPS(float)
 SOFTMAX_LOOPS(double)
+
+/* Sigmoid + binary cross-entropy gradient, after NumPy's own np.exp of -z (as the softmax
+ * one): e = (1 / (e + 1) - y) * scale, each operation rounded as _SigmoidCrossEntropyGradient's
+ * np.add, np.reciprocal, np.subtract and np.multiply. e and y are (k, n) matrices, rows
+ * contiguous. */
+#define LOGISTIC_LOOP(T)                                                                    \
+    MLPX_CLONES static void logistic_minus_targets_##T(char *e, Py_ssize_t e_stride,       \
+                                                        const char *y, Py_ssize_t y_stride, \
+                                                        Py_ssize_t k, Py_ssize_t n, T scale) \
+    {                                                                                       \
+        for (Py_ssize_t i = 0; i < k; i++) {                                                \
+            T *row = (T *)(e + i * e_stride);                                               \
+            const T *target = (const T *)(y + i * y_stride);                                \
+            for (Py_ssize_t j = 0; j < n; j++) {                                            \
+                T probability = (T)1 / (row[j] + (T)1);                                     \
+                row[j] = (probability - target[j]) * scale;                                 \
+            }                                                                               \
+        }                                                                                   \
+    }
+
+LOGISTIC_LOOP(float)
+LOGISTIC_LOOP(double)
+
+/* A (k, n) loop over e in place with targets y: softmax_minus_targets_ or the logistic one. */
+typedef void (*MinusTargetsFloat)(char *e, Py_ssize_t e_stride, const char *y,
+                                  Py_ssize_t y_stride, Py_ssize_t k, Py_ssize_t n, float scale);
+typedef void (*MinusTargetsDouble)(char *e, Py_ssize_t e_stride, const char *y,
+                                   Py_ssize_t y_stride, Py_ssize_t k, Py_ssize_t n,
+                                   double scale);
 
 /* An array argument: C-contiguous (any number of dimensions), writable where asked. */
 static int
@@ -864,36 +894,38 @@ PyDoc_STRVAR(softmax_minus_targets_doc,
 "scale : float\n"
 "    Rounded to e's dtype before use.\n");
 
+/* What softmax_minus_targets_ and logistic_minus_targets_ share: the arguments (e, y,
+ * scale) checked, then the float32 or float64 loop over e in place. */
 static PyObject *
-softmax_minus_targets_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+minus_targets(PyObject *const *args, Py_ssize_t nargs, MinusTargetsFloat loop_float,
+              MinusTargetsDouble loop_double, const char *function)
 {
     Py_buffer e, y;
     if (nargs != 3) {
-        PyErr_Format(PyExc_TypeError, "softmax_minus_targets_ takes 3 arguments (%zd given)",
-                     nargs);
+        PyErr_Format(PyExc_TypeError, "%s takes 3 arguments (%zd given)", function, nargs);
         return NULL;
     }
-    double scale = PyFloat_AsDouble(args[2]);
-    if (scale == -1.0 && PyErr_Occurred()) {
+    double scale;
+    if (get_double(args[2], &scale) < 0) {
         return NULL;
     }
-    if (get_matrix(args[0], &e, 1, "softmax_minus_targets_", "e") < 0) {
+    if (get_matrix(args[0], &e, 1, function, "e") < 0) {
         return NULL;
     }
-    if (get_matrix(args[1], &y, 0, "softmax_minus_targets_", "y") < 0) {
+    if (get_matrix(args[1], &y, 0, function, "y") < 0) {
         PyBuffer_Release(&e);
         return NULL;
     }
     PyObject *result = NULL;
-    if (same_matrix_shape(&e, &y, "softmax_minus_targets_", "e", "y")) {
+    if (same_matrix_shape(&e, &y, function, "e", "y")) {
         if (e.shape[0] > 0 && e.shape[1] > 0) {
             if (dtype_code(&e) == 'f') {
-                softmax_minus_targets_float(e.buf, e.strides[0], y.buf, y.strides[0],
-                                            e.shape[0], e.shape[1], (float)scale);
+                loop_float(e.buf, e.strides[0], y.buf, y.strides[0], e.shape[0], e.shape[1],
+                           (float)scale);
             }
             else {
-                softmax_minus_targets_double(e.buf, e.strides[0], y.buf, y.strides[0],
-                                             e.shape[0], e.shape[1], scale);
+                loop_double(e.buf, e.strides[0], y.buf, y.strides[0], e.shape[0], e.shape[1],
+                            scale);
             }
         }
         result = Py_None;
@@ -902,6 +934,32 @@ softmax_minus_targets_(PyObject *module, PyObject *const *args, Py_ssize_t nargs
     PyBuffer_Release(&y);
     PyBuffer_Release(&e);
     return result;
+}
+
+static PyObject *
+softmax_minus_targets_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    return minus_targets(args, nargs, softmax_minus_targets_float,
+                         softmax_minus_targets_double, "softmax_minus_targets_");
+}
+
+PyDoc_STRVAR(logistic_minus_targets_doc,
+"logistic_minus_targets_(e, y, scale)\n"
+"--\n\n"
+"e = (1 / (e + 1) - y) * scale in place: from exp(-z) to the sigmoid binary\n"
+"cross-entropy gradient (scale = 1 / n_samples).\n\n"
+"Parameters\n"
+"----------\n"
+"e : writable float32 or float64 array of shape (n_outputs, n_samples), rows contiguous\n"
+"y : array of e's dtype and shape, rows contiguous, not sharing e's memory\n"
+"scale : float\n"
+"    Rounded to e's dtype before use.\n");
+
+static PyObject *
+logistic_minus_targets_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    return minus_targets(args, nargs, logistic_minus_targets_float,
+                         logistic_minus_targets_double, "logistic_minus_targets_");
 }
 
 PyDoc_STRVAR(take_rows_doc,
@@ -1022,6 +1080,8 @@ static PyMethodDef methods[] = {
      shift_by_max_doc},
     {"softmax_minus_targets_", (PyCFunction)(void (*)(void))softmax_minus_targets_,
      METH_FASTCALL, softmax_minus_targets_doc},
+    {"logistic_minus_targets_", (PyCFunction)(void (*)(void))logistic_minus_targets_,
+     METH_FASTCALL, logistic_minus_targets_doc},
     {NULL, NULL, 0, NULL},
 };
 

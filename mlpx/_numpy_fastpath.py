@@ -15,7 +15,7 @@ large ones by the GEMMs and by passes over memory, so this runner does the same 
   over the first; the GEMMs take the transposes as free views;
 - the output gradient of softmax + cross-entropy, sigmoid + binary cross-entropy and
   identity + squared error fused into a few in-place passes (softmax's into two C passes
-  around ``np.exp`` where ``mlpx._kernels`` was built);
+  around ``np.exp``, sigmoid's into one after it, where ``mlpx._kernels`` was built);
 - rows of X gathered by index into a bounded input buffer beside its column of ones, a
   chunk of whole batches at a time: for small data one gather per epoch, for large batches
   one per batch (gathered just before its GEMMs read it, so it is still in the cache),
@@ -237,6 +237,22 @@ class _SigmoidCrossEntropyGradient(_OutputGradient):
         np.multiply(grad_T, self.inv_rows, out=grad_T)
 
 
+class _CompiledSigmoidCrossEntropyGradient(_OutputGradient):
+    """``_SigmoidCrossEntropyGradient`` as NumPy's negative and exp, then one C pass for
+    ``(1 / (e + 1) - y) / n`` (``logistic_minus_targets_``; the same bits)."""
+
+    def __init__(self, grad_T, model) -> None:
+        super().__init__(grad_T, model)
+        self.logistic_minus_targets_ = _compiled.kernels.logistic_minus_targets_
+        self.scale = float(self.inv_rows)
+
+    def __call__(self, z_T, y_T) -> None:
+        grad_T = self.grad_T
+        np.negative(z_T, out=grad_T)
+        np.exp(grad_T, out=grad_T)  # overflows to inf for z < -88: a probability of 0
+        self.logistic_minus_targets_(grad_T, y_T, self.scale)
+
+
 class _SquaredErrorGradient(_OutputGradient):
     """2 (z - y) / (n k) for an identity output."""
 
@@ -264,6 +280,8 @@ def _output_gradient_class(model, one_hot: bool):
             return _CompiledSoftmaxCrossEntropyGradient
         return _SoftmaxCrossEntropyGradient
     if output_activation == "sigmoid" and loss == "binary_crossentropy":
+        if hasattr(_compiled.kernels, "logistic_minus_targets_"):
+            return _CompiledSigmoidCrossEntropyGradient
         return _SigmoidCrossEntropyGradient
     if output_activation == "identity" and loss == "mse":
         return _SquaredErrorGradient

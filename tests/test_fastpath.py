@@ -262,6 +262,8 @@ def expected_output_gradient(cfg):
             return fastpath._CompiledSoftmaxCrossEntropyGradient
         return fastpath._SoftmaxCrossEntropyGradient
     if output == "sigmoid" and cfg["loss"] in (None, "binary_crossentropy"):
+        if _compiled.kernels is not None:
+            return fastpath._CompiledSigmoidCrossEntropyGradient
         return fastpath._SigmoidCrossEntropyGradient
     if output == "identity":
         return fastpath._SquaredErrorGradient

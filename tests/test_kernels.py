@@ -595,6 +595,43 @@ def test_compiled_softmax_gradient_is_bitwise_the_numpy_one(n_classes, n_rows, d
 
 
 @needs_kernels
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_outputs, n_rows", [(1, 1), (1, 32), (1, 257), (3, 31), (12, 200)])
+def test_compiled_sigmoid_gradient_is_bitwise_the_numpy_one(n_outputs, n_rows, dtype):
+    """(sigmoid(z) - y) / n: overflowing exp (z < -88), +-inf, NaN and 0/1 targets."""
+    rng = np.random.default_rng(n_outputs * 1000 + n_rows)
+    scale = rng.choice(np.array([1e-3, 1.0, 30.0, 1e3]), size=(1, n_rows + 3))
+    z_T = (rng.normal(size=(n_outputs, n_rows + 3)) * scale).astype(dtype)[:, 1:1 + n_rows]
+    z_T[:, 0] = -0.0
+    if n_rows > 3:
+        z_T[0, 1:4] = [np.nan, np.inf, -np.inf]
+    y_T = np.zeros((n_outputs, n_rows + 4), dtype=dtype)[:, 2:2 + n_rows]
+    y_T[...] = rng.integers(0, 2, size=(n_outputs, n_rows))
+    with np.errstate(all="ignore"):
+        compiled = _softmax_gradients(z_T, y_T,
+                                      _numpy_fastpath._CompiledSigmoidCrossEntropyGradient)
+        reference = _softmax_gradients(z_T, y_T, _numpy_fastpath._SigmoidCrossEntropyGradient)
+    np.testing.assert_array_equal(compiled.view(f"u{compiled.itemsize}"),
+                                  reference.view(f"u{reference.itemsize}"))
+
+
+@needs_kernels
+@pytest.mark.parametrize("call", [
+    pytest.param(lambda e, y: kernels.logistic_minus_targets_(e, y, 0.5), id="logistic"),
+    pytest.param(lambda e, y: kernels.softmax_minus_targets_(e, y, 0.5), id="softmax"),
+])
+def test_both_minus_targets_kernels_check_their_arguments(call):
+    e, y = np.zeros((2, 4), dtype=np.float32), np.zeros((2, 4), dtype=np.float32)
+    call(e, y)
+    with pytest.raises(ValueError, match="y must have e's dtype and shape"):
+        call(e, np.zeros((2, 5), dtype=np.float32))
+    with pytest.raises(ValueError, match="e and y share memory"):
+        call(e, e)
+    with pytest.raises(TypeError, match="minus_targets_ takes 3 arguments"):
+        kernels.logistic_minus_targets_(e, y)
+
+
+@needs_kernels
 class TestSoftmaxArgumentChecks:
     def matrix(self, shape=(3, 4), dtype=np.float32):
         return np.zeros(shape, dtype=dtype)
