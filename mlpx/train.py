@@ -562,7 +562,7 @@ def _run_epoch(model, runner: EpochRunner, order, lr: float, epoch: int) -> dict
     start = runner.snapshot()
     try:
         logs = runner.run_epoch(order, lr)
-        _check_finite(model, math.nan if logs is None else logs["loss"],
+        _check_finite(runner, math.nan if logs is None else logs["loss"],
                       check_loss=logs is not None)
     except KeyboardInterrupt:
         runner.restore(start)
@@ -579,12 +579,16 @@ def _run_epoch(model, runner: EpochRunner, order, lr: float, epoch: int) -> dict
     return logs
 
 
-def _check_finite(model, loss: float, *, check_loss: bool = True) -> None:
-    xp = model.xp
+def _check_finite(runner: EpochRunner, loss: float, *, check_loss: bool = True) -> None:
+    """NonFiniteLossError if the epoch's loss or any parameter is NaN or infinite.
+
+    The parameters are checked as the runner's one flat vector (the layers' W and b are
+    its views): two array operations, not two per parameter array.
+    """
+    xp = runner.xp
     if check_loss and not math.isfinite(loss):
         raise NonFiniteLossError(f"the training loss became {loss}")
-    all_finite = xp.all(xp.stack([xp.all(xp.isfinite(p)) for p in model.params]))
-    if not bool(all_finite):
+    if not bool(xp.all(xp.isfinite(runner.flat))):
         raise NonFiniteLossError("the weights became NaN or infinite")
 
 

@@ -638,3 +638,27 @@ def test_training_keeps_the_dtype_end_to_end(backend, optimizer, dtype, moons):
     for param, shape in zip(model.params, model.param_shapes(), strict=True):
         assert_close(param, mlpx.to_numpy(param), backend=backend, dtype=getattr(xp, dtype),
                      shape=shape, rtol=0)
+
+
+def test_a_weight_made_infinite_with_a_finite_loss_stops_the_fit(backend):
+    """The end-of-epoch check reads every parameter (as the runner's one flat vector), not
+    only the loss: an inf bias set by a callback after the epoch's last step raises
+    NonFiniteLossError and the epoch's start weights come back."""
+    from mlpx._backend import to_numpy
+
+    X, y = datasets.make_moons(64, noise=0.2, seed=0)
+    model = mlpx.MLP([2, 8, 2], ["relu", "softmax"], backend=backend, seed=0)
+    model.fit(X, y, epochs=1, batch_size=16)
+    start = [to_numpy(p).copy() for p in model.params]
+
+    class Poison(mlpx.Callback):
+        def on_batch_end(self, batch, logs=None):
+            if batch == 3:  # the epoch's last batch: its loss is already computed
+                bias = self.model.layers[-1].b
+                self.model.layers[-1].b = backend.xp.full(bias.shape, math.inf,
+                                                          dtype=bias.dtype, device=bias.device)
+
+    with pytest.raises(mlpx.NonFiniteLossError, match="weights became NaN or infinite"):
+        model.fit(X, y, epochs=1, batch_size=16, callbacks=[Poison()])
+    for before, after in zip(start, model.params):
+        np.testing.assert_array_equal(before, to_numpy(after))
