@@ -567,6 +567,15 @@ def _softmax_gradients(z_T, y_T, gradient_class):
     return grad_T
 
 
+def _assert_same_bits(z_T, y_T, compiled_class, reference_class) -> None:
+    """The compiled output gradient writes the NumPy one's bits (NaN payloads included)."""
+    with np.errstate(all="ignore"):
+        compiled = _softmax_gradients(z_T, y_T, compiled_class)
+        reference = _softmax_gradients(z_T, y_T, reference_class)
+    np.testing.assert_array_equal(compiled.view(f"u{compiled.itemsize}"),
+                                  reference.view(f"u{reference.itemsize}"))
+
+
 @needs_kernels
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n_classes, n_rows", [(1, 5), (2, 1), (2, 32), (3, 255), (10, 256),
@@ -586,12 +595,8 @@ def test_compiled_softmax_gradient_is_bitwise_the_numpy_one(n_classes, n_rows, d
     labels = rng.integers(0, n_classes, size=n_rows)
     y_T = np.zeros((n_classes, n_rows + 4), dtype=dtype)[:, 2:2 + n_rows]
     y_T[labels, np.arange(n_rows)] = 1
-    with np.errstate(all="ignore"):
-        compiled = _softmax_gradients(z_T, y_T,
-                                      _numpy_fastpath._CompiledSoftmaxCrossEntropyGradient)
-        reference = _softmax_gradients(z_T, y_T, _numpy_fastpath._SoftmaxCrossEntropyGradient)
-    np.testing.assert_array_equal(compiled.view(f"u{compiled.itemsize}"),
-                                  reference.view(f"u{reference.itemsize}"))
+    _assert_same_bits(z_T, y_T, _numpy_fastpath._CompiledSoftmaxCrossEntropyGradient,
+                      _numpy_fastpath._SoftmaxCrossEntropyGradient)
 
 
 @needs_kernels
@@ -607,12 +612,8 @@ def test_compiled_sigmoid_gradient_is_bitwise_the_numpy_one(n_outputs, n_rows, d
         z_T[0, 1:4] = [np.nan, np.inf, -np.inf]
     y_T = np.zeros((n_outputs, n_rows + 4), dtype=dtype)[:, 2:2 + n_rows]
     y_T[...] = rng.integers(0, 2, size=(n_outputs, n_rows))
-    with np.errstate(all="ignore"):
-        compiled = _softmax_gradients(z_T, y_T,
-                                      _numpy_fastpath._CompiledSigmoidCrossEntropyGradient)
-        reference = _softmax_gradients(z_T, y_T, _numpy_fastpath._SigmoidCrossEntropyGradient)
-    np.testing.assert_array_equal(compiled.view(f"u{compiled.itemsize}"),
-                                  reference.view(f"u{reference.itemsize}"))
+    _assert_same_bits(z_T, y_T, _numpy_fastpath._CompiledSigmoidCrossEntropyGradient,
+                      _numpy_fastpath._SigmoidCrossEntropyGradient)
 
 
 @needs_kernels
