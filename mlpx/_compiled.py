@@ -1,9 +1,10 @@
 """The optional compiled kernels (``mlpx._kernels``, built by ``setup.py`` from C).
 
 Where a C compiler was at hand when mlpx was installed, the NumPy fast path runs Adam's
-and SGD's steps (an L2 penalty's gradient included), relu, relu's gradient and the softmax
-and sigmoid cross-entropy gradients as one pass each over memory (besides NumPy's own
-``exp``) instead of several NumPy calls, and gathers each batch's rows of X into its input
+and SGD's steps (an L2 penalty's gradient included), the relu, leaky_relu, tanh and
+sigmoid hidden layers and their gradients, and the softmax and sigmoid cross-entropy
+gradients as one pass each over memory (besides NumPy's own ``exp`` and ``tanh``) instead
+of several NumPy calls, and gathers each batch's rows of X into its input
 buffer with a ``memcpy`` per row.
 They do the same float operations in the same order, so the results are the same bits
 (``tests/test_kernels.py``). Without the module, or with the environment variable
@@ -37,7 +38,8 @@ def _load_kernels():
 kernels = _load_kernels()
 
 
-_LABEL = "compiled kernels (Adam, SGD, relu, softmax and sigmoid gradients, row gather)"
+_LABEL = ("compiled kernels (Adam, SGD, hidden activations, softmax and sigmoid gradients, "
+          "row gather)")
 
 
 def kernel_status() -> str:

@@ -1,6 +1,7 @@
 /*
- * mlpx._kernels: one-pass loops for the NumPy fast path: Adam's and SGD's steps, relu and
- * its gradient, the softmax cross-entropy gradient, the gather of a batch's rows.
+ * mlpx._kernels: one-pass loops for the NumPy fast path: Adam's and SGD's steps, the hidden
+ * activations and their gradients, the softmax cross-entropy gradient, the gather of a
+ * batch's rows.
  *
  * mlpx/_numpy_optim.py runs Adam on one flat parameter vector as nine NumPy calls, each a
  * pass over every parameter; on a 784-512-256-10 network that is a third of the time the
@@ -32,8 +33,11 @@
  * NumPy calls as two passes, before and after NumPy's own np.exp; logistic_minus_targets_
  * is the sigmoid binary cross-entropy gradient's last four as one pass after it.
  *
- * relu and its gradient are NumPy's np.maximum(x, 0) (NaN kept, -0 becomes +0) and
- * grad * (a > 0) in one pass each, with no boolean mask written in between.
+ * relu and leaky_relu are NumPy's np.maximum(x, 0) and np.maximum(x, slope * x) in one pass
+ * each; logistic_ finishes a sigmoid after NumPy's np.exp(-z) (as logistic_minus_targets_).
+ * The gradients of relu, leaky_relu, tanh and sigmoid each turn dL/da into dL/dz in one
+ * pass, reading the derivative from the layer's output a, with no mask or derivative array
+ * written in between (the NumPy kernels' two or three passes, rounded the same way).
  *
  * The module is optional: setup.py builds it where a C compiler exists, and mlpx runs the
  * NumPy kernels where it does not.
@@ -251,30 +255,63 @@ step_by_stretches(StretchStep stretch, const OptimizerStep *step, Py_ssize_t n,
     return sum_of_squares;
 }
 
-/* x <= 0 (-0 included) becomes +0; NaN fails the test and stays: np.maximum(x, 0). */
-#define RELU_LOOP(NAME, T)                                                                  \
-    MLPX_CLONES static void NAME(T *restrict x, Py_ssize_t n)                              \
+/* In-place maps of the hidden activations' forward passes, each one pass over x:
+ *
+ *     relu        x = np.maximum(x, 0)          (x <= 0, -0 included, becomes +0; NaN stays)
+ *     leaky_relu  x = np.maximum(x, slope * x)  (np.maximum's rule: x if x >= s or x is NaN)
+ *     logistic    x = 1 / (x + 1)               (from exp(-z): sigmoid's np.add, np.reciprocal)
+ *
+ * parameter is the slope (leaky_relu) and unused by the others. */
+#define MAP_LOOP(NAME, T, EXPRESSION)                                                       \
+    MLPX_CLONES static void NAME(T *restrict x, Py_ssize_t n, T parameter)                 \
     {                                                                                       \
+        (void)parameter;                                                                    \
         for (Py_ssize_t i = 0; i < n; i++) {                                                \
             T value = x[i];                                                                 \
-            x[i] = value <= 0 ? (T)0 : value;                                               \
+            x[i] = EXPRESSION;                                                              \
         }                                                                                   \
     }
 
-/* grad * (a > 0), the mask as a 0 or 1 of grad's type: -0 and NaN products as NumPy's. */
-#define RELU_GRAD_LOOP(NAME, T)                                                             \
-    MLPX_CLONES static void NAME(T *restrict grad, const T *restrict a, Py_ssize_t n)      \
+#define LEAKY_RELU ((value >= value * parameter || value != value) ? value : value * parameter)
+
+MAP_LOOP(relu_float32, float, value <= 0 ? 0.0f : value)
+MAP_LOOP(relu_float64, double, value <= 0 ? 0.0 : value)
+MAP_LOOP(leaky_relu_float32, float, LEAKY_RELU)
+MAP_LOOP(leaky_relu_float64, double, LEAKY_RELU)
+MAP_LOOP(logistic_float32, float, 1.0f / (value + 1.0f))
+MAP_LOOP(logistic_float64, double, 1.0 / (value + 1.0))
+
+/* dL/da into dL/dz in place, grad = grad * f'(z) with the derivative read from the output
+ * a, rounded as the NumPy kernels' passes in mlpx/_numpy_fastpath.py:
+ *
+ *     relu        grad * (a > 0)           (the mask as a 0 or 1 of grad's type)
+ *     tanh        grad * (1 - a * a)
+ *     sigmoid     grad * ((1 - a) * a)
+ *     leaky_relu  grad * (a > 0 ? 1 : slope)   (a > 0 exactly where z > 0; NaN gets slope)
+ *
+ * -0 and NaN products are those of NumPy's multiply. */
+#define GRAD_LOOP(NAME, T, SET_DERIVATIVE)                                                  \
+    MLPX_CLONES static void NAME(T *restrict grad, const T *restrict a, Py_ssize_t n,      \
+                                 T slope)                                                   \
     {                                                                                       \
+        (void)slope;                                                                        \
         for (Py_ssize_t i = 0; i < n; i++) {                                                \
-            T mask = a[i] > 0 ? (T)1 : (T)0;                                                \
-            grad[i] = grad[i] * mask;                                                       \
+            T a_i = a[i], derivative;                                                       \
+            SET_DERIVATIVE;                                                                 \
+            grad[i] = grad[i] * derivative;                                                 \
         }                                                                                   \
     }
 
-RELU_LOOP(relu_float32, float)
-RELU_LOOP(relu_float64, double)
-RELU_GRAD_LOOP(relu_grad_float32, float)
-RELU_GRAD_LOOP(relu_grad_float64, double)
+/* leaky_relu's as an if: GCC leaves the loop scalar ("control flow in loop") for the
+ * same select written a_i > 0 ? 1 : slope. */
+GRAD_LOOP(relu_grad_float32, float, derivative = a_i > 0 ? 1.0f : 0.0f)
+GRAD_LOOP(relu_grad_float64, double, derivative = a_i > 0 ? 1.0 : 0.0)
+GRAD_LOOP(tanh_grad_float32, float, derivative = 1.0f - a_i * a_i)
+GRAD_LOOP(tanh_grad_float64, double, derivative = 1.0 - a_i * a_i)
+GRAD_LOOP(sigmoid_grad_float32, float, derivative = (1.0f - a_i) * a_i)
+GRAD_LOOP(sigmoid_grad_float64, double, derivative = (1.0 - a_i) * a_i)
+GRAD_LOOP(leaky_relu_grad_float32, float, derivative = slope; if (a_i > 0) derivative = 1.0f)
+GRAD_LOOP(leaky_relu_grad_float64, double, derivative = slope; if (a_i > 0) derivative = 1.0)
 
 /* Softmax + cross-entropy gradient, around NumPy's own np.exp (whose SIMD results differ
  * from the C library's exp in the last bit). z, e and y are (k, n) matrices: k classes,
@@ -687,80 +724,97 @@ sgd_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                               sgd_stretch_float, sgd_stretch_double, "sgd_step");
 }
 
-PyDoc_STRVAR(relu_doc,
-"relu_(x)\n"
-"--\n\n"
-"x = np.maximum(x, 0) in place (NaN kept, -0 made +0).\n\n"
-"Parameters\n"
-"----------\n"
-"x : writable C-contiguous float32 or float64 array of any shape\n");
+/* The activation kernels' loops for float32 and float64. */
+typedef void (*MapFloat)(float *x, Py_ssize_t n, float parameter);
+typedef void (*MapDouble)(double *x, Py_ssize_t n, double parameter);
+typedef void (*GradFloat)(float *grad, const float *a, Py_ssize_t n, float slope);
+typedef void (*GradDouble)(double *grad, const double *a, Py_ssize_t n, double slope);
 
+/* The float argument args[index] when index < nargs (the slope), else 0; -1 on error. */
+static int
+get_parameter(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t index, double *value)
+{
+    *value = 0.0;
+    return index < nargs ? get_double(args[index], value) : 0;
+}
+
+/* What relu_, leaky_relu_ and logistic_ share: x (and the slope, where n_args is 2)
+ * checked, then the loop over x in place. */
 static PyObject *
-relu_(PyObject *module, PyObject *x)
+map_in_place(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t n_args, MapFloat loop_float,
+             MapDouble loop_double, const char *function)
 {
     Py_buffer view;
-    if (get_array(x, &view, 1, "relu_", "x") < 0) {
+    double parameter;
+    if (nargs != n_args) {
+        PyErr_Format(PyExc_TypeError, "%s takes %zd argument%s (%zd given)", function, n_args,
+                     n_args == 1 ? "" : "s", nargs);
+        return NULL;
+    }
+    if (get_parameter(args, nargs, 1, &parameter) < 0) {
+        return NULL;
+    }
+    if (get_array(args[0], &view, 1, function, "x") < 0) {
         return NULL;
     }
     char code = dtype_code(&view);
     if (code == 0) {
         PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_TypeError, "relu_: x must be float32 or float64");
+        PyErr_Format(PyExc_TypeError, "%s: x must be float32 or float64", function);
         return NULL;
     }
     Py_ssize_t n = view.len / view.itemsize;
     if (code == 'f') {
-        relu_float32(view.buf, n);
+        loop_float(view.buf, n, (float)parameter);
     }
     else {
-        relu_float64(view.buf, n);
+        loop_double(view.buf, n, parameter);
     }
     PyBuffer_Release(&view);
     Py_RETURN_NONE;
 }
 
-PyDoc_STRVAR(relu_grad_doc,
-"relu_grad_(grad, a)\n"
-"--\n\n"
-"grad = grad * (a > 0) in place: dL/da into dL/dz of a relu layer with output a.\n\n"
-"Parameters\n"
-"----------\n"
-"grad : writable C-contiguous float32 or float64 array\n"
-"a : C-contiguous array of grad's dtype and size\n");
-
+/* What the four *_grad_ kernels share: grad and a (and the slope, where n_args is 3)
+ * checked, then the loop over grad in place. */
 static PyObject *
-relu_grad_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+times_derivative(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t n_args,
+                 GradFloat loop_float, GradDouble loop_double, const char *function)
 {
     Py_buffer grad, a;
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "relu_grad_ takes 2 arguments (%zd given)", nargs);
+    double slope;
+    if (nargs != n_args) {
+        PyErr_Format(PyExc_TypeError, "%s takes %zd arguments (%zd given)", function, n_args,
+                     nargs);
         return NULL;
     }
-    if (get_array(args[0], &grad, 1, "relu_grad_", "grad") < 0) {
+    if (get_parameter(args, nargs, 2, &slope) < 0) {
         return NULL;
     }
-    if (get_array(args[1], &a, 0, "relu_grad_", "a") < 0) {
+    if (get_array(args[0], &grad, 1, function, "grad") < 0) {
+        return NULL;
+    }
+    if (get_array(args[1], &a, 0, function, "a") < 0) {
         PyBuffer_Release(&grad);
         return NULL;
     }
     char code = dtype_code(&grad);
     PyObject *result = NULL;
     if (code == 0) {
-        PyErr_SetString(PyExc_TypeError, "relu_grad_: grad must be float32 or float64");
+        PyErr_Format(PyExc_TypeError, "%s: grad must be float32 or float64", function);
     }
     else if (dtype_code(&a) != code || a.len != grad.len) {
-        PyErr_SetString(PyExc_ValueError, "relu_grad_: a must have grad's dtype and size");
+        PyErr_Format(PyExc_ValueError, "%s: a must have grad's dtype and size", function);
     }
     else if (overlap(&grad, &a)) {
-        PyErr_SetString(PyExc_ValueError, "relu_grad_: grad and a share memory");
+        PyErr_Format(PyExc_ValueError, "%s: grad and a share memory", function);
     }
     else {
         Py_ssize_t n = grad.len / grad.itemsize;
         if (code == 'f') {
-            relu_grad_float32(grad.buf, a.buf, n);
+            loop_float(grad.buf, a.buf, n, (float)slope);
         }
         else {
-            relu_grad_float64(grad.buf, a.buf, n);
+            loop_double(grad.buf, a.buf, n, slope);
         }
         result = Py_None;
         Py_INCREF(result);
@@ -768,6 +822,110 @@ relu_grad_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyBuffer_Release(&a);
     PyBuffer_Release(&grad);
     return result;
+}
+
+#define ARRAY_DOC(WHAT)                                                                     \
+    "Parameters\n"                                                                          \
+    "----------\n"                                                                          \
+    WHAT
+
+PyDoc_STRVAR(relu_doc,
+"relu_(x)\n"
+"--\n\n"
+"x = np.maximum(x, 0) in place (NaN kept, -0 made +0).\n\n"
+ARRAY_DOC("x : writable C-contiguous float32 or float64 array of any shape\n"));
+
+static PyObject *
+relu_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    return map_in_place(args, nargs, 1, relu_float32, relu_float64, "relu_");
+}
+
+PyDoc_STRVAR(leaky_relu_doc,
+"leaky_relu_(x, slope)\n"
+"--\n\n"
+"x = np.maximum(x, slope * x) in place, slope rounded to x's dtype (NaN kept).\n\n"
+ARRAY_DOC("x : writable C-contiguous float32 or float64 array of any shape\n"
+          "slope : float\n"));
+
+static PyObject *
+leaky_relu_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    return map_in_place(args, nargs, 2, leaky_relu_float32, leaky_relu_float64,
+                        "leaky_relu_");
+}
+
+PyDoc_STRVAR(logistic_doc,
+"logistic_(x)\n"
+"--\n\n"
+"x = 1 / (x + 1) in place: from exp(-z) to sigmoid(z), rounded as np.add then\n"
+"np.reciprocal.\n\n"
+ARRAY_DOC("x : writable C-contiguous float32 or float64 array of any shape\n"));
+
+static PyObject *
+logistic_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    return map_in_place(args, nargs, 1, logistic_float32, logistic_float64, "logistic_");
+}
+
+#define GRAD_DOC                                                                            \
+    ARRAY_DOC("grad : writable C-contiguous float32 or float64 array\n"                    \
+              "a : C-contiguous array of grad's dtype and size, the layer's output\n")
+
+PyDoc_STRVAR(relu_grad_doc,
+"relu_grad_(grad, a)\n"
+"--\n\n"
+"grad = grad * (a > 0) in place: dL/da into dL/dz of a relu layer with output a.\n\n"
+GRAD_DOC);
+
+static PyObject *
+relu_grad_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    return times_derivative(args, nargs, 2, relu_grad_float32, relu_grad_float64,
+                            "relu_grad_");
+}
+
+PyDoc_STRVAR(tanh_grad_doc,
+"tanh_grad_(grad, a)\n"
+"--\n\n"
+"grad = grad * (1 - a * a) in place: dL/da into dL/dz of a tanh layer with output a.\n\n"
+GRAD_DOC);
+
+static PyObject *
+tanh_grad_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    return times_derivative(args, nargs, 2, tanh_grad_float32, tanh_grad_float64,
+                            "tanh_grad_");
+}
+
+PyDoc_STRVAR(sigmoid_grad_doc,
+"sigmoid_grad_(grad, a)\n"
+"--\n\n"
+"grad = grad * ((1 - a) * a) in place: dL/da into dL/dz of a sigmoid layer with\n"
+"output a.\n\n"
+GRAD_DOC);
+
+static PyObject *
+sigmoid_grad_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    return times_derivative(args, nargs, 2, sigmoid_grad_float32, sigmoid_grad_float64,
+                            "sigmoid_grad_");
+}
+
+PyDoc_STRVAR(leaky_relu_grad_doc,
+"leaky_relu_grad_(grad, a, slope)\n"
+"--\n\n"
+"grad = grad * (1 if a > 0 else slope) in place: dL/da into dL/dz of a leaky relu\n"
+"layer with output a (a > 0 exactly where z > 0), slope rounded to grad's dtype.\n\n"
+ARRAY_DOC("grad : writable C-contiguous float32 or float64 array\n"
+          "a : C-contiguous array of grad's dtype and size, the layer's output\n"
+          "slope : float\n"));
+
+static PyObject *
+leaky_relu_grad_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    return times_derivative(args, nargs, 3, leaky_relu_grad_float32, leaky_relu_grad_float64,
+                            "leaky_relu_grad_");
 }
 
 /* A (rows, columns) float32 or float64 matrix whose rows are contiguous (any row stride,
@@ -1073,8 +1231,15 @@ done:
 static PyMethodDef methods[] = {
     {"adam_step", (PyCFunction)(void (*)(void))adam_step, METH_FASTCALL, adam_step_doc},
     {"sgd_step", (PyCFunction)(void (*)(void))sgd_step, METH_FASTCALL, sgd_step_doc},
-    {"relu_", relu_, METH_O, relu_doc},
+    {"relu_", (PyCFunction)(void (*)(void))relu_, METH_FASTCALL, relu_doc},
+    {"leaky_relu_", (PyCFunction)(void (*)(void))leaky_relu_, METH_FASTCALL, leaky_relu_doc},
+    {"logistic_", (PyCFunction)(void (*)(void))logistic_, METH_FASTCALL, logistic_doc},
     {"relu_grad_", (PyCFunction)(void (*)(void))relu_grad_, METH_FASTCALL, relu_grad_doc},
+    {"tanh_grad_", (PyCFunction)(void (*)(void))tanh_grad_, METH_FASTCALL, tanh_grad_doc},
+    {"sigmoid_grad_", (PyCFunction)(void (*)(void))sigmoid_grad_, METH_FASTCALL,
+     sigmoid_grad_doc},
+    {"leaky_relu_grad_", (PyCFunction)(void (*)(void))leaky_relu_grad_, METH_FASTCALL,
+     leaky_relu_grad_doc},
     {"take_rows_", (PyCFunction)(void (*)(void))take_rows_, METH_FASTCALL, take_rows_doc},
     {"shift_by_max_", (PyCFunction)(void (*)(void))shift_by_max_, METH_FASTCALL,
      shift_by_max_doc},

@@ -10,6 +10,9 @@ large ones by the GEMMs and by passes over memory, so this runner does the same 
   GEMM, and ``grad [W; b] = [x, 1].T @ grad_z`` gives grad_W and grad_b in one GEMM;
 - activations and gradients in buffers allocated once per fit and written with ``out=``
   (the last, shorter batch uses leading rows of the same buffers);
+- relu, leaky_relu, tanh and sigmoid hidden layers computed in place on those buffers
+  (with ``mlpx._kernels``, relu and leaky_relu one C pass each way, tanh and sigmoid one C
+  pass for the backward, after NumPy's own ``tanh`` or ``exp`` for the forward);
 - the output layer computed transposed, ``z.T`` of shape (n_outputs, n_rows), because NumPy
   reduces over a short last axis (softmax over 2 or 10 classes) several times slower than
   over the first; the GEMMs take the transposes as free views;
@@ -38,7 +41,7 @@ import numpy as np
 
 from mlpx import _compiled
 from mlpx._numpy_optim import flat_step
-from mlpx.activations import Activation
+from mlpx.activations import LEAKY_RELU_SLOPE, Activation
 from mlpx.losses import weighted_value
 from mlpx.train import EpochRunner, epoch_logs
 
@@ -47,10 +50,11 @@ from mlpx.train import EpochRunner, epoch_logs
 # layer's dL/da into dL/dz in place. A hidden layer's output lives in ``out_aug`` (n_rows,
 # units + 1) beside its column of ones, and its gradient in ``grad_full`` of the same shape
 # with a last column of zeros. Elementwise passes over those whole, contiguous buffers are
-# several times faster than over the strided (n_rows, units) views for narrow layers, and
-# where a pass would change the extra column (tanh(1) != 1) the view is used instead.
-# Constants are 0-d arrays of the layer's dtype: a Python scalar operand costs a NumPy call
-# about half a microsecond more, a lot next to a pass over 32 x 16 numbers.
+# several times faster than over the strided (n_rows, units) views for narrow layers, so
+# the kernels below but the generic one run over whole buffers; where a pass changes the
+# ones (tanh(1) != 1), ``layer.ones.fill(1)`` puts them back. Constants are 0-d arrays of the layer's dtype: a
+# Python scalar operand costs a NumPy call about half a microsecond more, a lot next to a
+# pass over 32 x 16 numbers.
 
 
 def _scalar(value: float, dtype):
@@ -106,13 +110,28 @@ class _Tanh(_Identity):
         return np.empty((n_rows, units + 1), dtype=dtype)
 
     def forward(self, layer):
-        np.tanh(layer.a, out=layer.a)
+        np.tanh(layer.out_aug, out=layer.out_aug)
+        layer.ones.fill(1)  # tanh(1) != 1
 
     def backward(self, layer):
         derivative = layer.scratch
         np.multiply(layer.out_aug, layer.out_aug, out=derivative)
         np.subtract(self.one, derivative, out=derivative)  # 1 - a^2 (0 beside the ones)
         np.multiply(layer.grad_full, derivative, out=layer.grad_full)
+
+
+class _CompiledTanh(_Tanh):
+    """``_Tanh``'s backward as one C pass (``tanh_grad_``; the same bits)."""
+
+    def __init__(self, dtype=np.float64) -> None:
+        super().__init__(dtype)
+        self.tanh_grad_ = _compiled.kernels.tanh_grad_
+
+    def scratch(self, n_rows, units, dtype):
+        return None
+
+    def backward(self, layer):
+        self.tanh_grad_(layer.grad_full, layer.out_aug)
 
 
 def _sigmoid_(z, out, one) -> None:
@@ -125,13 +144,81 @@ def _sigmoid_(z, out, one) -> None:
 
 class _Sigmoid(_Tanh):
     def forward(self, layer):
-        _sigmoid_(layer.a, layer.a, self.one)
+        _sigmoid_(layer.out_aug, layer.out_aug, self.one)
+        layer.ones.fill(1)
 
     def backward(self, layer):
         derivative = layer.scratch
         np.subtract(self.one, layer.out_aug, out=derivative)
         np.multiply(derivative, layer.out_aug, out=derivative)  # a (1 - a) (0 beside the ones)
         np.multiply(layer.grad_full, derivative, out=layer.grad_full)
+
+
+class _CompiledSigmoid(_Sigmoid):
+    """``_Sigmoid`` with ``1 / (e + 1)`` after NumPy's exp and the backward as one C pass
+    each (``logistic_``, ``sigmoid_grad_``; the same bits)."""
+
+    def __init__(self, dtype=np.float64) -> None:
+        super().__init__(dtype)
+        self.logistic_ = _compiled.kernels.logistic_
+        self.sigmoid_grad_ = _compiled.kernels.sigmoid_grad_
+
+    def scratch(self, n_rows, units, dtype):
+        return None
+
+    def forward(self, layer):
+        np.negative(layer.out_aug, out=layer.out_aug)
+        np.exp(layer.out_aug, out=layer.out_aug)
+        self.logistic_(layer.out_aug)
+        layer.ones.fill(1)
+
+    def backward(self, layer):
+        self.sigmoid_grad_(layer.grad_full, layer.out_aug)
+
+
+class _LeakyRelu(_Identity):
+    """max(z, slope z) as slope z where not z > 0; its backward scales the same entries.
+
+    The mask ``not z > 0`` is kept from the forward (NaN included, as the generic
+    ``where(z > 0, grad_a, slope grad_a)``); the ones stay (1 > 0), and so does the zero
+    column of the gradient.
+    """
+
+    def __init__(self, dtype=np.float64) -> None:
+        super().__init__(dtype)
+        self.slope = _scalar(LEAKY_RELU_SLOPE, dtype)
+
+    def scratch(self, n_rows, units, dtype):
+        return np.empty((n_rows, units + 1), dtype=bool)
+
+    def forward(self, layer):
+        not_positive = layer.scratch
+        np.greater(layer.out_aug, self.zero, out=not_positive)
+        np.logical_not(not_positive, out=not_positive)
+        np.multiply(layer.out_aug, self.slope, out=layer.out_aug, where=not_positive)
+
+    def backward(self, layer):
+        np.multiply(layer.grad_full, self.slope, out=layer.grad_full, where=layer.scratch)
+
+
+class _CompiledLeakyRelu(_LeakyRelu):
+    """``_LeakyRelu`` as one C pass each way (``leaky_relu_``, ``leaky_relu_grad_``, which
+    reads ``a > 0``, true exactly where ``z > 0``; the same bits)."""
+
+    def __init__(self, dtype=np.float64) -> None:
+        super().__init__(dtype)
+        self.leaky_relu_ = _compiled.kernels.leaky_relu_
+        self.leaky_relu_grad_ = _compiled.kernels.leaky_relu_grad_
+        self.slope = float(self.slope)  # rounded to dtype: the kernels round it back exactly
+
+    def scratch(self, n_rows, units, dtype):
+        return None
+
+    def forward(self, layer):
+        self.leaky_relu_(layer.out_aug, self.slope)
+
+    def backward(self, layer):
+        self.leaky_relu_grad_(layer.grad_full, layer.out_aug, self.slope)
 
 
 class _GenericActivation(_Identity):
@@ -153,13 +240,16 @@ class _GenericActivation(_Identity):
 
 
 _IN_PLACE_ACTIVATIONS = {"identity": _Identity, "relu": _Relu, "tanh": _Tanh,
-                         "sigmoid": _Sigmoid}
+                         "sigmoid": _Sigmoid, "leaky_relu": _LeakyRelu}
+#: The same activations with compiled kernels (where ``mlpx._kernels`` was built).
+_COMPILED_ACTIVATIONS = {"relu": _CompiledRelu, "tanh": _CompiledTanh,
+                         "sigmoid": _CompiledSigmoid, "leaky_relu": _CompiledLeakyRelu}
 
 
 def _hidden_activation(activation: Activation, xp, dtype):
-    if activation.name == "relu" and _compiled.kernels is not None:
-        return _CompiledRelu(dtype)
     kernel = _IN_PLACE_ACTIVATIONS.get(activation.name)
+    if _compiled.kernels is not None:
+        kernel = _COMPILED_ACTIVATIONS.get(activation.name, kernel)
     return kernel(dtype) if kernel is not None else _GenericActivation(activation, xp, dtype)
 
 
@@ -360,6 +450,7 @@ class _DenseStep:
         self.set_input(x_aug)
         self.out_aug = out_aug
         self.a = None if out_aug is None else out_aug[:, :-1]
+        self.ones = None if out_aug is None else out_aug[:, -1]
         self.z = z
         self.grad_full = grad_full
         self.grad_a = None if grad_full is None else grad_full[:, :-1]

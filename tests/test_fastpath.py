@@ -249,10 +249,13 @@ def kernels_mode(request, monkeypatch):
 
 def in_place_kernel(name: str):
     """The activation kernel the fast path should pick for a hidden layer's ``name``."""
-    if name == "relu" and _compiled.kernels is not None:
-        return fastpath._CompiledRelu
+    if _compiled.kernels is not None and name in ("relu", "tanh", "sigmoid", "leaky_relu"):
+        return {"relu": fastpath._CompiledRelu, "tanh": fastpath._CompiledTanh,
+                "sigmoid": fastpath._CompiledSigmoid,
+                "leaky_relu": fastpath._CompiledLeakyRelu}[name]
     return {"identity": fastpath._Identity, "relu": fastpath._Relu, "tanh": fastpath._Tanh,
-            "sigmoid": fastpath._Sigmoid}.get(name, fastpath._GenericActivation)
+            "sigmoid": fastpath._Sigmoid, "leaky_relu": fastpath._LeakyRelu,
+            }.get(name, fastpath._GenericActivation)
 
 
 def expected_output_gradient(cfg):

@@ -5,8 +5,9 @@ Adam in one C pass (reference: ``_AdamStep``, nine NumPy calls, whose reference 
 ``Optimizer.update_`` in ``tests/test_fastpath.py``) and ``_CompiledSGDStep`` SGD
 (references: ``_SGDStep`` and ``_MomentumStep``), both with an optional L2 gradient on
 given ranges of parameters (reference: the NumPy kernel on ``grad + l2 * param``),
-``_CompiledRelu`` relu and its gradient (reference: ``np.maximum(x, 0)`` and
-``grad * (a > 0)``), ``take_rows_`` the gather of a batch's rows of X (reference:
+``_CompiledRelu``, ``_CompiledLeakyRelu``, ``_CompiledTanh`` and ``_CompiledSigmoid`` the
+hidden activations and their gradients (references: ``_Relu``, ``_LeakyRelu``, ``_Tanh``
+and ``_Sigmoid``, NumPy's ufuncs), ``take_rows_`` the gather of a batch's rows of X (reference:
 ``X[rows]``), and ``shift_by_max_`` with ``softmax_minus_targets_`` the softmax
 cross-entropy gradient (reference: ``_SoftmaxCrossEntropyGradient``, seven NumPy calls).
 NumPy-only tests: they run in the numpy session. In CI (``CI`` set) the extension must
@@ -295,6 +296,123 @@ class TestReluArgumentChecks:
     def test_a_wrong_argument_count_is_refused(self):
         with pytest.raises(TypeError, match="2 arguments"):
             kernels.relu_grad_(np.zeros(4, dtype=np.float32))
+
+
+# --- leaky_relu, tanh and sigmoid ----------------------------------------------------------
+
+def _same_bits(actual, expected) -> None:
+    """The same bits, -0 included; NaN where NaN (its sign and payload are not numbers:
+    C compilers may swap the operands of a product of two NaNs)."""
+    nan = np.isnan(expected)
+    np.testing.assert_array_equal(np.isnan(actual), nan)
+    np.testing.assert_array_equal(actual[~nan].view(f"u{actual.itemsize}"),
+                                  expected[~nan].view(f"u{expected.itemsize}"))
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1,), (7,), (32, 17), (256, 513)])
+def test_compiled_elementwise_kernels_are_bitwise_their_numpy_formulas(shape, dtype):
+    """Special values (NaN, infinities, -0, subnormals, overflow) as NumPy rounds them."""
+    x, other = _relu_inputs(shape, dtype, seed=3), _relu_inputs(shape, dtype, seed=4)[::-1]
+    slope = np.asarray(0.01, dtype=dtype)
+    one = np.asarray(1, dtype=dtype)
+    with np.errstate(all="ignore"):
+        expected = {
+            "leaky_relu_": np.maximum(x, slope * x),
+            "logistic_": np.reciprocal(np.add(x, one)),
+            "tanh_grad_": other * (one - x * x),
+            "sigmoid_grad_": other * ((one - x) * x),
+            "leaky_relu_grad_": np.where(x > 0, other, other * slope),
+        }
+        for name, reference in expected.items():
+            target = (other if name.endswith("grad_") else x).copy()
+            args = (target, x) if name.endswith("grad_") else (target,)
+            getattr(kernels, name)(*args, *((0.01,) if "leaky" in name else ()))
+            _same_bits(target, reference)
+
+
+def _layer(activation, z, grad_a):
+    """A hidden layer's buffers with ``z`` beside its ones and ``grad_a`` beside zeros."""
+    n_rows, units = z.shape
+    out_aug = np.ones((n_rows, units + 1), dtype=z.dtype)
+    out_aug[:, :-1] = z
+    grad_full = np.zeros_like(out_aug)
+    grad_full[:, :-1] = grad_a
+    block = np.zeros((2, units), dtype=z.dtype)
+    return _numpy_fastpath._DenseStep(block, block, None, out_aug, out_aug[:, :-1], grad_full,
+                                      None, activation,
+                                      activation.scratch(n_rows, units, z.dtype))
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (32, 16), (256, 512)])
+@pytest.mark.parametrize("name", ["relu", "leaky_relu", "tanh", "sigmoid"])
+def test_compiled_hidden_activations_are_bitwise_the_numpy_ones(name, shape, dtype):
+    """Forward and backward on a layer's buffers: the same bits, the ones and the zero
+    column kept (z down to -1e30, where exp(-z) overflows, and NaN)."""
+    z, grad_a = _relu_inputs(shape, dtype, seed=5), _relu_inputs(shape, dtype, seed=6)
+    compiled = _layer(_numpy_fastpath._COMPILED_ACTIVATIONS[name](dtype), z, grad_a)
+    reference = _layer(_numpy_fastpath._IN_PLACE_ACTIVATIONS[name](dtype), z, grad_a)
+    with np.errstate(all="ignore"):
+        for layer in (compiled, reference):
+            layer.activation.forward(layer)
+            layer.activation.backward(layer)
+    _same_bits(compiled.out_aug, reference.out_aug)
+    _same_bits(compiled.grad_full, reference.grad_full)
+    assert np.all(compiled.ones == 1)
+    assert np.all(compiled.grad_full[:, -1] == 0)
+
+
+@needs_kernels
+@pytest.mark.parametrize("hidden", [("tanh", "sigmoid"), ("leaky_relu", "tanh"),
+                                    ("sigmoid", "leaky_relu")])
+def test_fits_with_compiled_activations_are_bitwise_the_pure_numpy_fit(monkeypatch, hidden):
+    """Whole float32 fits (shuffling, a short last batch): the same weights and history."""
+    X, y = mlpx.datasets.make_moons(200, noise=0.2, seed=1)
+    results = []
+    for compiled in (True, False):
+        if not compiled:
+            monkeypatch.setattr(_compiled, "kernels", None)
+        model = mlpx.MLP([2, 16, 8, 2], activations=[*hidden, "softmax"], dtype="float32",
+                         seed=0)
+        history = model.fit(X, y, epochs=4, batch_size=48, learning_rate=0.01)
+        results.append(([np.asarray(p).copy() for p in model.params], history.history))
+    for with_kernels, pure in zip(results[0][0], results[1][0]):
+        _same_bits(with_kernels, pure)
+    for key in ("loss", "accuracy"):
+        assert results[0][1][key] == results[1][1][key]
+
+
+@needs_kernels
+@pytest.mark.parametrize("name", ["leaky_relu_", "logistic_"])
+def test_the_maps_check_their_arguments(name):
+    extra = (0.01,) if name == "leaky_relu_" else ()
+    with pytest.raises(TypeError, match=f"{name}: x must be float32 or float64"):
+        getattr(kernels, name)(np.zeros(4, dtype=np.int64), *extra)
+    with pytest.raises(TypeError, match=f"{name}: x must be a C-contiguous"):
+        getattr(kernels, name)(np.zeros((4, 4), dtype=np.float32)[:, :2], *extra)
+    with pytest.raises(TypeError, match=f"{name} takes {1 + len(extra)} argument"):
+        getattr(kernels, name)(np.zeros(4, dtype=np.float32), 0.5, *extra)
+    if extra:
+        with pytest.raises(TypeError):
+            getattr(kernels, name)(np.zeros(4, dtype=np.float32), "steep")
+
+
+@needs_kernels
+@pytest.mark.parametrize("name", ["tanh_grad_", "sigmoid_grad_", "leaky_relu_grad_"])
+def test_the_gradients_check_their_arguments(name):
+    extra = (0.01,) if name == "leaky_relu_grad_" else ()
+    kernel = getattr(kernels, name)
+    with pytest.raises(ValueError, match=f"{name}: a must have grad's dtype and size"):
+        kernel(np.zeros(4, dtype=np.float32), np.zeros(4, dtype=np.float64), *extra)
+    both = np.zeros(8, dtype=np.float32)
+    with pytest.raises(ValueError, match=f"{name}: grad and a share memory"):
+        kernel(both[:4], both[2:6], *extra)
+    with pytest.raises(TypeError, match=f"{name} takes {2 + len(extra)} arguments"):
+        kernel(np.zeros(4, dtype=np.float32))
+    kernel(np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.float32), *extra)  # no-op
 
 
 @needs_kernels
