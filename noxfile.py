@@ -85,10 +85,11 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(name="bench-kernels")
 def bench_kernels(session: nox.Session) -> None:
-    """The compiled optimizer steps against the NumPy kernels inside whole fits.
+    """The compiled kernels (optimizer steps, hidden activations) against the NumPy ones
+    inside whole fits.
 
-    ``nox -s bench-kernels`` runs 7 paired rounds (about 3 minutes); arguments replace
+    ``nox -s bench-kernels`` runs 7 paired rounds (about 5 minutes); arguments replace
     them (``-- --quick``; see benchmarks/README.md).
     """
     _install(session)
-    session.run("python", "benchmarks/bench_optimizer_kernels.py", *session.posargs)
+    session.run("python", "benchmarks/bench_kernels.py", *session.posargs)

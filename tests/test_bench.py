@@ -197,27 +197,30 @@ def test_the_torch_workers_run_in_process(bench, contender, backend):
     assert bench.own_modules(task) >= {"torch"}
 
 
-def test_the_optimizer_kernel_benchmark_pairs_bitwise_equal_fits(capsys, monkeypatch):
-    """bench_optimizer_kernels.py: one quick round; the pair trains the same weights."""
+def test_the_kernel_benchmark_pairs_bitwise_equal_fits(capsys, monkeypatch):
+    """bench_kernels.py: one quick round of each table; each pair trains the same weights."""
     from mlpx import _compiled
 
     if _compiled.kernels is None:
         pytest.skip("mlpx._kernels is not built here")
     monkeypatch.setattr(sys, "path", list(sys.path))  # the script adds its folder
-    for name in ("bench_train", "bench_optimizer_kernels"):
+    for name in ("bench_train", "bench_kernels"):
         monkeypatch.delitem(sys.modules, name, raising=False)
-    spec = importlib.util.spec_from_file_location(
-        "bench_optimizer_kernels", SCRIPT.parent / "bench_optimizer_kernels.py")
+    spec = importlib.util.spec_from_file_location("bench_kernels",
+                                                  SCRIPT.parent / "bench_kernels.py")
     module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "bench_optimizer_kernels", module)
+    monkeypatch.setitem(sys.modules, "bench_kernels", module)
     spec.loader.exec_module(module)
     monkeypatch.setitem(sys.modules, "bench_train", module.bench_train)
     status = module.main(["--quick", "--configs", "moons", "--rounds", "1",
-                          "--optimizers", "nesterov"])
+                          "--optimizers", "nesterov", "--activations", "sigmoid,leaky_relu"])
     table = capsys.readouterr().out
     assert status == 0
     assert table.count("| moons | nesterov |") == 2 and "| NO |" not in table
-    for bad in (["--rounds", "0"], ["--configs", "large"], ["--optimizers", "rmsprop"]):
+    for activation in ("sigmoid", "leaky_relu"):
+        assert f"| moons | adam | 0 | {activation} |" in table
+    for bad in (["--rounds", "0"], ["--configs", "large"], ["--optimizers", "rmsprop"],
+                ["--activations", "elu"], ["--tables", "losses"]):
         with pytest.raises(SystemExit):
             module.main(bad)
         assert "error:" in capsys.readouterr().err
