@@ -10,7 +10,7 @@ large ones by the GEMMs and by passes over memory, so this runner does the same 
   GEMM, and ``grad [W; b] = [x, 1].T @ grad_z`` gives grad_W and grad_b in one GEMM;
 - activations and gradients in buffers allocated once per fit and written with ``out=``
   (the last, shorter batch uses leading rows of the same buffers);
-- relu, leaky_relu, tanh and sigmoid hidden layers computed in place on those buffers
+- relu, leaky_relu, elu, tanh and sigmoid hidden layers computed in place on those buffers
   (with ``mlpx._kernels``, relu and leaky_relu one C pass each way, tanh and sigmoid one C
   pass for the backward, after NumPy's own ``tanh`` or ``exp`` for the forward);
 - the output layer computed transposed, ``z.T`` of shape (n_outputs, n_rows), because NumPy
@@ -227,6 +227,32 @@ class _CompiledLeakyRelu(_LeakyRelu):
         self.leaky_relu_grad_(layer.grad_full, layer.out_aug, self.slope)
 
 
+class _Elu(_Identity):
+    """max(z, 0) + expm1(min(z, 0)); its backward multiplies by min(a, 0) + 1.
+
+    The generic ``where(z > 0, z, expm1(min(z, 0)))`` and ``where(z > 0, grad_a,
+    grad_a (a + 1))`` without a select (see ``_LeakyRelu``): for z > 0 the sum adds +0 to z
+    and the factor is 0 + 1; elsewhere it adds expm1(z) to +0 and the factor is a + 1. Only
+    z = -0 gives +0 here where the generic gives -0 (the same number).
+    """
+
+    def scratch(self, n_rows, units, dtype):
+        return np.empty((n_rows, units + 1), dtype=dtype)
+
+    def forward(self, layer):
+        negative_part = layer.scratch
+        np.minimum(layer.out_aug, self.zero, out=negative_part)
+        np.expm1(negative_part, out=negative_part)  # 0 where z > 0, beside the ones too
+        np.maximum(layer.out_aug, self.zero, out=layer.out_aug)
+        np.add(layer.out_aug, negative_part, out=layer.out_aug)
+
+    def backward(self, layer):
+        factor = layer.scratch
+        np.minimum(layer.out_aug, self.zero, out=factor)
+        np.add(factor, self.one, out=factor)  # 1 where a > 0 (and beside the zero column)
+        np.multiply(layer.grad_full, factor, out=layer.grad_full)
+
+
 class _GenericActivation(_Identity):
     """Any other activation through its generic functions (z kept apart from a)."""
 
@@ -246,7 +272,7 @@ class _GenericActivation(_Identity):
 
 
 _IN_PLACE_ACTIVATIONS = {"identity": _Identity, "relu": _Relu, "tanh": _Tanh,
-                         "sigmoid": _Sigmoid, "leaky_relu": _LeakyRelu}
+                         "sigmoid": _Sigmoid, "leaky_relu": _LeakyRelu, "elu": _Elu}
 #: The same activations with compiled kernels (where ``mlpx._kernels`` was built).
 _COMPILED_ACTIVATIONS = {"relu": _CompiledRelu, "tanh": _CompiledTanh,
                          "sigmoid": _CompiledSigmoid, "leaky_relu": _CompiledLeakyRelu}

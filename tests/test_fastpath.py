@@ -255,7 +255,7 @@ def in_place_kernel(name: str):
                 "leaky_relu": fastpath._CompiledLeakyRelu}[name]
     return {"identity": fastpath._Identity, "relu": fastpath._Relu, "tanh": fastpath._Tanh,
             "sigmoid": fastpath._Sigmoid, "leaky_relu": fastpath._LeakyRelu,
-            }.get(name, fastpath._GenericActivation)
+            "elu": fastpath._Elu}.get(name, fastpath._GenericActivation)
 
 
 def expected_output_gradient(cfg):
@@ -395,6 +395,39 @@ def test_fast_path_matches_generic_runner(monkeypatch, cfg):
     assert_kernels(cfg, record)
     assert record["epochs"] == sum(len(history.epoch) for history in fast)
     assert_same_training(fast_model, fast, generic_model, generic, cfg["dtype"])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", ["relu", "leaky_relu", "elu", "tanh", "sigmoid"])
+def test_in_place_activations_give_the_generic_values(name, dtype):
+    """On one layer's buffers, special values included (-0, +-inf, NaN, z = -100 where
+    exp(-z) overflows): the generic forward and backward, up to an ulp or two (sigmoid
+    uses 1 / (1 + exp(-z)), the generic formula its stable form), the ones and the zero
+    column kept."""
+    from mlpx.activations import get_activation
+
+    specials = [0.0, -0.0, np.inf, -np.inf, np.nan, -100.0, 100.0, 1e-30, -1e-30, 1.0, -1.0]
+    rng = np.random.default_rng(0)
+    z = np.concatenate([specials, rng.normal(size=37) * 3]).astype(dtype).reshape(4, 12)
+    grad_a = rng.normal(size=z.shape).astype(dtype)
+    activation = get_activation(name)
+    kernel = in_place_kernel(name)(np.dtype(dtype))
+    out_aug = np.ones((4, 13), dtype=dtype)
+    out_aug[:, :-1] = z
+    grad_full = np.zeros_like(out_aug)
+    grad_full[:, :-1] = grad_a
+    block = np.zeros((2, 12), dtype=dtype)
+    layer = fastpath._DenseStep(block, block, None, out_aug, out_aug[:, :-1], grad_full, None,
+                                kernel, kernel.scratch(4, 12, np.dtype(dtype)))
+    with np.errstate(all="ignore"):
+        a = activation.forward(z, xp=np)
+        grad_z = activation.backward(z, a, grad_a, xp=np)
+        kernel.forward(layer)
+        kernel.backward(layer)
+    tolerance = {"rtol": 4 * np.finfo(dtype).eps, "atol": 1e-300 if dtype == "float64" else 1e-38}
+    np.testing.assert_allclose(layer.a, a, **tolerance)
+    np.testing.assert_allclose(layer.grad_a, grad_z, **tolerance)
+    assert np.all(layer.ones == 1) and np.all(grad_full[:, -1] == 0)
 
 
 def test_custom_optimizer_keeps_the_flat_buffer(monkeypatch):
