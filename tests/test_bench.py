@@ -224,3 +224,23 @@ def test_the_kernel_benchmark_pairs_bitwise_equal_fits(capsys, monkeypatch):
         with pytest.raises(SystemExit):
             module.main(bad)
         assert "error:" in capsys.readouterr().err
+
+
+def test_the_checkout_benchmark_compares_two_trees(capsys, monkeypatch):
+    """bench_checkouts.py: this tree against itself, one round of one fit in two workers."""
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the script adds its folder
+    spec = importlib.util.spec_from_file_location("bench_checkouts",
+                                                  SCRIPT.parent / "bench_checkouts.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    root = str(SCRIPT.parents[1])
+    status = module.main([root, root, "--configs", "moons", "--activations", "elu",
+                          "--rounds", "1", "--fits", "1"])
+    table = capsys.readouterr().out
+    assert status == 0
+    assert "| moons | elu |" in table
+    for bad in ([root], [root, "/nonexistent"], [root, root, "--activations", "gelu"],
+                [root, root, "--configs", "large"], [root, root, "--rounds", "0"]):
+        with pytest.raises(SystemExit):
+            module.main(bad)
+        assert "error:" in capsys.readouterr().err
