@@ -1,12 +1,13 @@
 """Training benchmark: a complete fit as a multiple of its GEMM floor, mlpx vs sklearn and torch.
 
-Every contender trains the same float32 network (relu hidden layers, softmax output with
-categorical cross-entropy; Adam, lr 1e-3, betas (0.9, 0.999), eps 1e-8, no L2, shuffled
-every epoch) on the same NumPy data. The "GEMM floor" runs only the matrix products those
-training steps need (forward ``X @ W`` per layer, ``dW = X^T @ dZ`` per layer and
-``dX = dZ @ W^T`` for every layer but the first) with ``matmul(out=)`` on preallocated
-arrays, for exactly the steps the fit takes (full batches plus the final partial one,
-every epoch). Its time is the bar every contender is measured against.
+Every contender trains the same float32 network (relu hidden layers, or tanh or sigmoid
+with ``--activation``; softmax output with categorical cross-entropy; Adam, lr 1e-3,
+betas (0.9, 0.999), eps 1e-8, no L2, shuffled every epoch) on the same NumPy data. The
+"GEMM floor" runs only the matrix products those training steps need (forward ``X @ W``
+per layer, ``dW = X^T @ dZ`` per layer and ``dX = dZ @ W^T`` for every layer but the
+first) with ``matmul(out=)`` on preallocated arrays, for exactly the steps the fit takes
+(full batches plus the final partial one, every epoch). Its time is the bar every
+contender is measured against.
 
 Each (contender, config, repeat) runs in a fresh subprocess that imports only its own
 library, reads the data the parent saved as ``.npy`` files, times the whole fit call from
@@ -22,6 +23,7 @@ round-robin after a discarded warm-up round; tables give medians.
     python benchmarks/bench_train.py --contenders floor,mlpx,mlpx-bf16,torch-bf16  # bfloat16
     python benchmarks/bench_train.py --contenders floor,mlpx,mlpx-l2,sklearn-l2  # alpha=1e-4
     python benchmarks/bench_train.py --contenders floor,sklearn,mlpx-sklearn  # drop-in estimator
+    python benchmarks/bench_train.py --activation tanh --no-scaling   # tanh hidden layers
     python benchmarks/bench_train.py --backend cupy          # GPU: cuBLAS floor, adds "large"
 """
 
@@ -74,6 +76,9 @@ LIBRARY = {"mlpx": "mlpx", "mlpx-numpy": "mlpx", "mlpx-l2": "mlpx", "sklearn": "
 #: scikit-learn's default L2 coefficient (MLPClassifier's alpha), for the *-l2 contenders
 L2_ALPHA = 1e-4
 # mlpx contenders that train on mlpx's torch backend (on CUDA in the CuPy mode)
+#: The hidden activations every contender has, by mlpx's names.
+SKLEARN_ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "sigmoid": "logistic"}
+TORCH_ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid"}
 MLPX_ON_TORCH = {"mlpx-torch": "highest", "mlpx-bf16": "bfloat16"}
 WATCHED_MODULES = ("mlpx", "sklearn", "torch", "cupy")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -96,7 +101,7 @@ class Config:
         Which generator makes the data.
     n_features : int
     hidden : tuple of int
-        Hidden layer widths; every hidden layer is relu.
+        Hidden layer widths.
     n_classes : int
         Softmax outputs.
     batch_size : int
@@ -107,6 +112,8 @@ class Config:
         ``"train"`` where all samples are trained on (digits).
     test_note : str
         Where the accuracy comes from, in words.
+    hidden_activation : {"relu", "tanh", "sigmoid"}
+        Every hidden layer's (scikit-learn calls sigmoid "logistic").
     """
 
     name: str
@@ -119,6 +126,7 @@ class Config:
     epochs: int
     accuracy_on: str = "test"
     test_note: str = ""
+    hidden_activation: str = "relu"
 
     @property
     def layer_sizes(self) -> list[int]:
@@ -158,12 +166,14 @@ class Config:
         if batches[-1] != self.batch_size:
             cut += f" + 1 x {batches[-1]}"
         epochs = f"{self.epochs} epoch{'s' * (self.epochs != 1)}"
-        return (f"{self.net}, batch {self.batch_size}, {self.n_train} train samples, "
+        activation = "" if self.hidden_activation == "relu" else f" {self.hidden_activation}"
+        return (f"{self.net}{activation}, batch {self.batch_size}, {self.n_train} train samples, "
                 f"{epochs} ({self.steps} steps: {cut} per epoch), "
                 f"{self.gemm_flops() / 1e9:.3g} GFLOP of GEMMs; {self.test_note}")
 
 
-def make_configs(quick: bool, backend: str) -> dict[str, Config]:
+def make_configs(quick: bool, backend: str,
+                 hidden_activation: str = "relu") -> dict[str, Config]:
     """The benchmark's configs by name; ``quick`` trains fewer epochs and samples.
 
     Parameters
@@ -171,6 +181,7 @@ def make_configs(quick: bool, backend: str) -> dict[str, Config]:
     quick : bool
     backend : {"numpy", "cupy"}
         ``"cupy"`` adds the ``large`` config.
+    hidden_activation : {"relu", "tanh", "sigmoid"}
 
     Returns
     -------
@@ -189,7 +200,8 @@ def make_configs(quick: bool, backend: str) -> dict[str, Config]:
         configs.append(Config("large", "large", 4096, (4096, 4096), 10, 4096,
                               16_384 if quick else 65_536, 1 if quick else 2,
                               test_note="test: 8192 held-out samples"))
-    return {config.name: config for config in configs}
+    return {config.name: dataclasses.replace(config, hidden_activation=hidden_activation)
+            for config in configs}
 
 
 def make_scaling_configs(quick: bool) -> list[Config]:
@@ -426,7 +438,7 @@ def run_mlpx(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any
         synchronize = torch.cuda.synchronize if on_gpu else _no_sync
     if task.get("contender") == "mlpx-l2":
         options.update(alpha=L2_ALPHA, alpha_per_sample=True)
-    activations = ["relu"] * len(config.hidden) + ["softmax"]
+    activations = [config.hidden_activation] * len(config.hidden) + ["softmax"]
     model = mlpx.MLP(config.layer_sizes, activations=activations, dtype="float32", seed=SEED,
                      **options)
     histories = []
@@ -466,7 +478,8 @@ def run_sklearn(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, 
     config = Config(**task["config"])
     alpha = L2_ALPHA if task.get("contender") == "sklearn-l2" else 0.0
     model = MLPClassifier(
-        hidden_layer_sizes=config.hidden, activation="relu", solver="adam", alpha=alpha,
+        hidden_layer_sizes=config.hidden, activation=SKLEARN_ACTIVATIONS[config.hidden_activation],
+        solver="adam", alpha=alpha,
         batch_size=config.batch_size, learning_rate_init=LEARNING_RATE, beta_1=BETAS[0],
         beta_2=BETAS[1], epsilon=EPSILON, max_iter=config.epochs, shuffle=True,
         random_state=SEED, tol=0.0, n_iter_no_change=config.epochs + 1,
@@ -480,11 +493,12 @@ def run_sklearn(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, 
                     f"alpha {model.alpha:g}"}
 
 
-def _torch_network(torch: Any, sizes: list[int]) -> Any:
-    """``nn.Sequential`` of Linear and ReLU layers, ending in logits."""
+def _torch_network(torch: Any, sizes: list[int], activation: str = "relu") -> Any:
+    """``nn.Sequential`` of Linear layers and ``activation`` between them, ending in logits."""
     layers: list[Any] = []
+    nonlinearity = getattr(torch.nn, TORCH_ACTIVATIONS[activation])
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        layers += [torch.nn.Linear(fan_in, fan_out), torch.nn.ReLU()]
+        layers += [torch.nn.Linear(fan_in, fan_out), nonlinearity()]
     return torch.nn.Sequential(*layers[:-1])
 
 
@@ -554,7 +568,7 @@ def run_torch(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, An
         raise RuntimeError(f"torch {torch.__version__} sees no CUDA device")
     device = torch.device("cuda" if on_gpu else "cpu")
     torch.manual_seed(SEED)
-    network = _torch_network(torch, config.layer_sizes).to(device)
+    network = _torch_network(torch, config.layer_sizes, config.hidden_activation).to(device)
     optimizer, fell_back = _torch_adam(torch, network.parameters(), task["contender"], device)
     loss_fn = torch.nn.CrossEntropyLoss()
     generator = torch.Generator(device=device).manual_seed(SEED)
@@ -1058,6 +1072,8 @@ def build_parser() -> argparse.ArgumentParser:
                         type=lambda t: _names(t, contenders, "--contenders"),
                         help=f"comma-separated from {','.join(contenders)} (default all but "
                              "torch-foreach and mlpx-numpy; no sklearn on cupy)")
+    parser.add_argument("--activation", choices=tuple(SKLEARN_ACTIVATIONS), default="relu",
+                        help="every hidden layer's activation (default relu)")
     parser.add_argument("--repeats", type=int, default=None,
                         help="measured rounds (default 7, 2 with --quick)")
     parser.add_argument("--warmup", type=int, default=1, help="discarded rounds (default 1)")
@@ -1107,7 +1123,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def run_configs(args: argparse.Namespace, contenders: Sequence[str],
                 folder: Path) -> tuple[list[Config], dict[str, dict[str, Runs]]]:
     """Every selected config with every contender; prints each table when it is done."""
-    configs = [make_configs(args.quick, args.backend)[name] for name in args.configs]
+    configs = [make_configs(args.quick, args.backend, args.activation)[name]
+               for name in args.configs]
     all_results = {}
     for config in configs:
         data_dir = write_data(config, folder)

@@ -145,16 +145,48 @@ def test_the_floor_and_mlpx_workers_run_in_process(bench):
     assert mlpx_result["note"].startswith("compiled kernels")
 
 
-def _run_moons_worker(bench, contender: str) -> tuple[dict, dict]:
+def _run_moons_worker(bench, contender: str, activation: str = "relu") -> tuple[dict, dict]:
     """A contender's worker in this process on 200 moons samples for 2 epochs: its task and
     its result."""
-    config = dataclasses.replace(bench.make_configs(quick=True, backend="numpy")["moons"],
-                                 n_train=200, epochs=2)
+    configs = bench.make_configs(quick=True, backend="numpy", hidden_activation=activation)
+    config = dataclasses.replace(configs["moons"], n_train=200, epochs=2)
     X_train, y_train, X_test, y_test = bench.moons_data(200)
     data = {"X_train": X_train, "y_train": y_train, "X_test": X_test, "y_test": y_test}
     task = {"config": dataclasses.asdict(config), "backend": "numpy", "score": True,
             "contender": contender, "threads": 0}
     return task, bench.WORKERS[contender](task, data)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+def test_every_contender_can_train_tanh_or_sigmoid_hidden_layers(bench, monkeypatch,
+                                                                   activation):
+    """--activation reaches mlpx's, scikit-learn's and torch's networks, and the report."""
+    import mlpx
+
+    built = []
+    original_init = mlpx.MLP.__init__
+
+    def recording_init(self, sizes, activations=None, **kwargs):
+        built.append(list(activations))
+        original_init(self, sizes, activations, **kwargs)
+
+    monkeypatch.setattr(mlpx.MLP, "__init__", recording_init)
+    _, result = _run_moons_worker(bench, "mlpx", activation)
+    assert built == [[activation, activation, "softmax"]] and result["epochs_run"] == 2
+    if importlib.util.find_spec("sklearn") is not None:
+        _, result = _run_moons_worker(bench, "sklearn", activation)
+        assert result["epochs_run"] == 2
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        network = bench._torch_network(torch, [2, 16, 8, 2], activation)
+        kinds = [type(layer).__name__ for layer in network]
+        assert kinds == ["Linear", bench.TORCH_ACTIVATIONS[activation]] * 2 + ["Linear"]
+    args = bench.parse_args(["--activation", activation, "--configs", "moons"])
+    config = bench.make_configs(False, "numpy", args.activation)["moons"]
+    assert config.describe().startswith(f"2-16-8-2 {activation}, batch 32")
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--activation", "elu"])
 
 
 def test_the_drop_in_estimator_runs_the_sklearn_call_with_mlpx(bench):
