@@ -824,6 +824,14 @@ times_derivative(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t n_args,
     return result;
 }
 
+/* A method of the module: the float32 and float64 loops NAME##_float32 and NAME##_float64
+ * behind WRAPPER (map_in_place or times_derivative), which takes N_ARGS arguments. */
+#define KERNEL_METHOD(NAME, WRAPPER, N_ARGS)                                                \
+    static PyObject *NAME##_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)    \
+    {                                                                                       \
+        return WRAPPER(args, nargs, N_ARGS, NAME##_float32, NAME##_float64, #NAME "_");    \
+    }
+
 #define ARRAY_DOC(WHAT)                                                                     \
     "Parameters\n"                                                                          \
     "----------\n"                                                                          \
@@ -835,11 +843,7 @@ PyDoc_STRVAR(relu_doc,
 "x = np.maximum(x, 0) in place (NaN kept, -0 made +0).\n\n"
 ARRAY_DOC("x : writable C-contiguous float32 or float64 array of any shape\n"));
 
-static PyObject *
-relu_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    return map_in_place(args, nargs, 1, relu_float32, relu_float64, "relu_");
-}
+KERNEL_METHOD(relu, map_in_place, 1)
 
 PyDoc_STRVAR(leaky_relu_doc,
 "leaky_relu_(x, slope)\n"
@@ -848,12 +852,7 @@ PyDoc_STRVAR(leaky_relu_doc,
 ARRAY_DOC("x : writable C-contiguous float32 or float64 array of any shape\n"
           "slope : float\n"));
 
-static PyObject *
-leaky_relu_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    return map_in_place(args, nargs, 2, leaky_relu_float32, leaky_relu_float64,
-                        "leaky_relu_");
-}
+KERNEL_METHOD(leaky_relu, map_in_place, 2)
 
 PyDoc_STRVAR(logistic_doc,
 "logistic_(x)\n"
@@ -862,11 +861,7 @@ PyDoc_STRVAR(logistic_doc,
 "np.reciprocal.\n\n"
 ARRAY_DOC("x : writable C-contiguous float32 or float64 array of any shape\n"));
 
-static PyObject *
-logistic_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    return map_in_place(args, nargs, 1, logistic_float32, logistic_float64, "logistic_");
-}
+KERNEL_METHOD(logistic, map_in_place, 1)
 
 #define GRAD_DOC                                                                            \
     ARRAY_DOC("grad : writable C-contiguous float32 or float64 array\n"                    \
@@ -878,12 +873,7 @@ PyDoc_STRVAR(relu_grad_doc,
 "grad = grad * (a > 0) in place: dL/da into dL/dz of a relu layer with output a.\n\n"
 GRAD_DOC);
 
-static PyObject *
-relu_grad_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    return times_derivative(args, nargs, 2, relu_grad_float32, relu_grad_float64,
-                            "relu_grad_");
-}
+KERNEL_METHOD(relu_grad, times_derivative, 2)
 
 PyDoc_STRVAR(tanh_grad_doc,
 "tanh_grad_(grad, a)\n"
@@ -891,12 +881,7 @@ PyDoc_STRVAR(tanh_grad_doc,
 "grad = grad * (1 - a * a) in place: dL/da into dL/dz of a tanh layer with output a.\n\n"
 GRAD_DOC);
 
-static PyObject *
-tanh_grad_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    return times_derivative(args, nargs, 2, tanh_grad_float32, tanh_grad_float64,
-                            "tanh_grad_");
-}
+KERNEL_METHOD(tanh_grad, times_derivative, 2)
 
 PyDoc_STRVAR(sigmoid_grad_doc,
 "sigmoid_grad_(grad, a)\n"
@@ -905,12 +890,7 @@ PyDoc_STRVAR(sigmoid_grad_doc,
 "output a.\n\n"
 GRAD_DOC);
 
-static PyObject *
-sigmoid_grad_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    return times_derivative(args, nargs, 2, sigmoid_grad_float32, sigmoid_grad_float64,
-                            "sigmoid_grad_");
-}
+KERNEL_METHOD(sigmoid_grad, times_derivative, 2)
 
 PyDoc_STRVAR(leaky_relu_grad_doc,
 "leaky_relu_grad_(grad, a, slope)\n"
@@ -921,12 +901,7 @@ ARRAY_DOC("grad : writable C-contiguous float32 or float64 array\n"
           "a : C-contiguous array of grad's dtype and size, the layer's output\n"
           "slope : float\n"));
 
-static PyObject *
-leaky_relu_grad_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    return times_derivative(args, nargs, 3, leaky_relu_grad_float32, leaky_relu_grad_float64,
-                            "leaky_relu_grad_");
-}
+KERNEL_METHOD(leaky_relu_grad, times_derivative, 3)
 
 /* A (rows, columns) float32 or float64 matrix whose rows are contiguous (any row stride,
  * as a column slice of a wider matrix has), writable where asked. */
