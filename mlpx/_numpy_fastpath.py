@@ -54,7 +54,9 @@ from mlpx.train import EpochRunner, epoch_logs
 # the kernels below but the generic one run over whole buffers; where a pass changes the
 # ones (tanh(1) != 1), ``layer.ones.fill(1)`` puts them back. Constants are 0-d arrays of
 # the layer's dtype: a Python scalar operand costs a NumPy call about half a microsecond
-# more, a lot next to a pass over 32 x 16 numbers.
+# more, a lot next to a pass over 32 x 16 numbers. But np.maximum and np.minimum take a
+# slower loop for a 0-d operand (3 times slower on a 256 x 513 batch), so they compare
+# with ``layer.zeros``, a read-only array of zeros of the buffer's shape.
 
 
 def _scalar(value: float, dtype):
@@ -83,7 +85,7 @@ class _Relu(_Identity):
         return np.empty((n_rows, units + 1), dtype=bool)
 
     def forward(self, layer):
-        np.maximum(layer.out_aug, self.zero, out=layer.out_aug)  # max(1, 0) keeps the ones
+        np.maximum(layer.out_aug, layer.zeros, out=layer.out_aug)  # max(1, 0) keeps the ones
 
     def backward(self, layer):
         mask = layer.scratch
@@ -232,8 +234,7 @@ class _Elu(_Identity):
 
     The generic ``where(z > 0, z, expm1(min(z, 0)))`` and ``where(z > 0, grad_a,
     grad_a (a + 1))`` without a select (see ``_LeakyRelu``): for z > 0 the sum adds +0 to z
-    and the factor is 0 + 1; elsewhere it adds expm1(z) to +0 and the factor is a + 1. Only
-    z = -0 gives +0 here where the generic gives -0 (the same number).
+    and the factor is 0 + 1; elsewhere it adds expm1(z) to +0 and the factor is a + 1.
     """
 
     def scratch(self, n_rows, units, dtype):
@@ -241,14 +242,14 @@ class _Elu(_Identity):
 
     def forward(self, layer):
         negative_part = layer.scratch
-        np.minimum(layer.out_aug, self.zero, out=negative_part)
+        np.minimum(layer.out_aug, layer.zeros, out=negative_part)
         np.expm1(negative_part, out=negative_part)  # 0 where z > 0, beside the ones too
-        np.maximum(layer.out_aug, self.zero, out=layer.out_aug)
+        np.maximum(layer.out_aug, layer.zeros, out=layer.out_aug)
         np.add(layer.out_aug, negative_part, out=layer.out_aug)
 
     def backward(self, layer):
         factor = layer.scratch
-        np.minimum(layer.out_aug, self.zero, out=factor)
+        np.minimum(layer.out_aug, layer.zeros, out=factor)
         np.add(factor, self.one, out=factor)  # 1 where a > 0 (and beside the zero column)
         np.multiply(layer.grad_full, factor, out=layer.grad_full)
 
@@ -473,10 +474,13 @@ class _DenseStep:
         Receives dL/dx, the gradient of the layer below; None for the first layer.
     activation : one of the activation kernels above
     scratch : array of shape (n_rows, fan_out + 1) or None
+    zeros : array of shape (n_rows, fan_out + 1), optional
+        Zeros the activation compares with, never written (shared by the layers; by default
+        an array of its own).
     """
 
     def __init__(self, block, grad_block, x_aug, out_aug, z, grad_full, grad_x, activation,
-                 scratch) -> None:
+                 scratch, zeros=None) -> None:
         self.block, self.grad_block = block, grad_block
         self.W_T = block[:-1].T
         self.set_input(x_aug)
@@ -488,6 +492,9 @@ class _DenseStep:
         self.grad_a = None if grad_full is None else grad_full[:, :-1]
         self.grad_x = grad_x
         self.activation, self.scratch = activation, scratch
+        if zeros is None and out_aug is not None:
+            zeros = np.zeros_like(out_aug)
+        self.zeros = zeros
 
     def set_input(self, x_aug) -> None:
         self.x_aug = x_aug
@@ -542,10 +549,11 @@ class _BatchPlan:
         for i, activation in enumerate(buffers["activations"]):
             z = outputs[i][:, :-1] if buffers["z"][i] is None else buffers["z"][i][rows]
             scratch = buffers["scratch"][i]
+            zeros = buffers["zeros"][:outputs[i].size].reshape(outputs[i].shape)
             self.hidden.append(_DenseStep(
                 blocks[i], grad_blocks[i], None if i == 0 else outputs[i - 1], outputs[i], z,
                 grads[i], None if i == 0 else grads[i - 1][:, :-1], activation,
-                None if scratch is None else scratch[rows],
+                None if scratch is None else scratch[rows], zeros,
             ))
         depth = len(self.hidden)
         grad_T = buffers["grad_T"][:, rows]
@@ -720,6 +728,9 @@ class NumpyEpochRunner(EpochRunner):
                   for act, units in zip(activations, hidden_units)],
             "scratch": [act.scratch(n_rows, units, dtype)
                         for act, units in zip(activations, hidden_units)],
+            # read-only zeros for every layer: a contiguous (n_rows, units + 1) view of its
+            # leading elements
+            "zeros": np.zeros(n_rows * (max(hidden_units, default=0) + 1), dtype=dtype),
         }
 
     def _build_plans(self, buffers: dict, output_gradient_class) -> None:

@@ -722,6 +722,20 @@ def traced_peak():
             tracemalloc.stop()
 
 
+def test_the_layers_share_one_zeros_buffer_that_stays_zero(monkeypatch):
+    """relu's and elu's comparisons with 0 read one shared array (a 0-d zero takes NumPy's
+    slower loop); no pass writes into it, whatever the batch size."""
+    X, y = make_data("labels", 3, n_samples=50)
+    model = mlpx.MLP([N_FEATURES, 9, 5, 3], ["relu", "elu", "softmax"], seed=0)
+    with spy_fast_path(monkeypatch) as record:
+        model.fit(X, y, epochs=2, batch_size=16)  # three batches of 16, one of 2
+    layers = [layer for _, plan, *_ in record["runners"][0].batches for layer in plan.hidden]
+    assert {layer.zeros.shape[0] for layer in layers} == {16, 2}
+    for layer in layers:
+        assert layer.zeros.shape == layer.out_aug.shape and not np.any(layer.zeros)
+        assert np.shares_memory(layer.zeros, layers[0].zeros)
+
+
 def test_memory_no_copy_of_X_and_a_bounded_chunk():
     """A fit holds no copy of X (each chunk is gathered from X itself); epochs add none."""
     rng = np.random.default_rng(6)
