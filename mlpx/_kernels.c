@@ -258,7 +258,8 @@ step_by_stretches(StretchStep stretch, const OptimizerStep *step, Py_ssize_t n,
 /* In-place maps of the hidden activations' forward passes, each one pass over x:
  *
  *     relu        x = np.maximum(x, 0)          (x <= 0, -0 included, becomes +0; NaN stays)
- *     leaky_relu  x = np.maximum(x, slope * x)  (np.maximum's rule: x if x >= s or x is NaN)
+ *     leaky_relu  x = np.maximum(x, slope * x)  (np.maximum's rule: x if x >= slope * x
+ *                                               or x is NaN, else slope * x)
  *     logistic    x = 1 / (x + 1)               (from exp(-z): sigmoid's np.add, np.reciprocal)
  *
  * parameter is the slope (leaky_relu) and unused by the others. */
