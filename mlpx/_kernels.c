@@ -825,13 +825,18 @@ times_derivative(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t n_args,
     return result;
 }
 
-/* A method of the module: the float32 and float64 loops NAME##_float32 and NAME##_float64
- * behind WRAPPER (map_in_place or times_derivative), which takes N_ARGS arguments. */
-#define KERNEL_METHOD(NAME, WRAPPER, N_ARGS)                                                \
+/* A method of the module NAME_: WRAPPER(args, nargs, <the other arguments>, "NAME_"), the
+ * wrapper checking the arguments and running the float32 or float64 loop among them. */
+#define KERNEL_METHOD(NAME, WRAPPER, ...)                                                   \
     static PyObject *NAME##_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)    \
     {                                                                                       \
-        return WRAPPER(args, nargs, N_ARGS, NAME##_float32, NAME##_float64, #NAME "_");    \
+        return WRAPPER(args, nargs, __VA_ARGS__, #NAME "_");                                \
     }
+
+/* An activation's method: map_in_place or times_derivative over the loops NAME##_float32
+ * and NAME##_float64, taking N_ARGS arguments. */
+#define ACTIVATION_METHOD(NAME, WRAPPER, N_ARGS)                                            \
+    KERNEL_METHOD(NAME, WRAPPER, N_ARGS, NAME##_float32, NAME##_float64)
 
 #define ARRAY_DOC(WHAT)                                                                     \
     "Parameters\n"                                                                          \
@@ -844,7 +849,7 @@ PyDoc_STRVAR(relu_doc,
 "x = np.maximum(x, 0) in place (NaN kept, -0 made +0).\n\n"
 ARRAY_DOC("x : writable C-contiguous float32 or float64 array of any shape\n"));
 
-KERNEL_METHOD(relu, map_in_place, 1)
+ACTIVATION_METHOD(relu, map_in_place, 1)
 
 PyDoc_STRVAR(leaky_relu_doc,
 "leaky_relu_(x, slope)\n"
@@ -853,7 +858,7 @@ PyDoc_STRVAR(leaky_relu_doc,
 ARRAY_DOC("x : writable C-contiguous float32 or float64 array of any shape\n"
           "slope : float\n"));
 
-KERNEL_METHOD(leaky_relu, map_in_place, 2)
+ACTIVATION_METHOD(leaky_relu, map_in_place, 2)
 
 PyDoc_STRVAR(logistic_doc,
 "logistic_(x)\n"
@@ -862,7 +867,7 @@ PyDoc_STRVAR(logistic_doc,
 "np.reciprocal.\n\n"
 ARRAY_DOC("x : writable C-contiguous float32 or float64 array of any shape\n"));
 
-KERNEL_METHOD(logistic, map_in_place, 1)
+ACTIVATION_METHOD(logistic, map_in_place, 1)
 
 #define GRAD_DOC                                                                            \
     ARRAY_DOC("grad : writable C-contiguous float32 or float64 array\n"                    \
@@ -874,7 +879,7 @@ PyDoc_STRVAR(relu_grad_doc,
 "grad = grad * (a > 0) in place: dL/da into dL/dz of a relu layer with output a.\n\n"
 GRAD_DOC);
 
-KERNEL_METHOD(relu_grad, times_derivative, 2)
+ACTIVATION_METHOD(relu_grad, times_derivative, 2)
 
 PyDoc_STRVAR(tanh_grad_doc,
 "tanh_grad_(grad, a)\n"
@@ -882,7 +887,7 @@ PyDoc_STRVAR(tanh_grad_doc,
 "grad = grad * (1 - a * a) in place: dL/da into dL/dz of a tanh layer with output a.\n\n"
 GRAD_DOC);
 
-KERNEL_METHOD(tanh_grad, times_derivative, 2)
+ACTIVATION_METHOD(tanh_grad, times_derivative, 2)
 
 PyDoc_STRVAR(sigmoid_grad_doc,
 "sigmoid_grad_(grad, a)\n"
@@ -891,7 +896,7 @@ PyDoc_STRVAR(sigmoid_grad_doc,
 "output a.\n\n"
 GRAD_DOC);
 
-KERNEL_METHOD(sigmoid_grad, times_derivative, 2)
+ACTIVATION_METHOD(sigmoid_grad, times_derivative, 2)
 
 PyDoc_STRVAR(leaky_relu_grad_doc,
 "leaky_relu_grad_(grad, a, slope)\n"
@@ -902,7 +907,7 @@ ARRAY_DOC("grad : writable C-contiguous float32 or float64 array\n"
           "a : C-contiguous array of grad's dtype and size, the layer's output\n"
           "slope : float\n"));
 
-KERNEL_METHOD(leaky_relu_grad, times_derivative, 3)
+ACTIVATION_METHOD(leaky_relu_grad, times_derivative, 3)
 
 /* A (rows, columns) float32 or float64 matrix whose rows are contiguous (any row stride,
  * as a column slice of a wider matrix has), writable where asked. */
@@ -1070,12 +1075,8 @@ minus_targets(PyObject *const *args, Py_ssize_t nargs, MinusTargetsFloat loop_fl
     return result;
 }
 
-static PyObject *
-softmax_minus_targets_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    return minus_targets(args, nargs, softmax_minus_targets_float,
-                         softmax_minus_targets_double, "softmax_minus_targets_");
-}
+KERNEL_METHOD(softmax_minus_targets, minus_targets, softmax_minus_targets_float,
+              softmax_minus_targets_double)
 
 PyDoc_STRVAR(logistic_minus_targets_doc,
 "logistic_minus_targets_(e, y, scale)\n"
@@ -1089,12 +1090,8 @@ PyDoc_STRVAR(logistic_minus_targets_doc,
 "scale : float\n"
 "    Rounded to e's dtype before use.\n");
 
-static PyObject *
-logistic_minus_targets_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    return minus_targets(args, nargs, logistic_minus_targets_float,
-                         logistic_minus_targets_double, "logistic_minus_targets_");
-}
+KERNEL_METHOD(logistic_minus_targets, minus_targets, logistic_minus_targets_float,
+              logistic_minus_targets_double)
 
 PyDoc_STRVAR(take_rows_doc,
 "take_rows_(source, rows, out)\n"
