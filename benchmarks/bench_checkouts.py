@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "sigmoid")
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "sigmoid", "gelu", "softplus")
 
 
 def worker(tree: str, configs: list[str], activations: list[str], fits: int) -> dict:

@@ -1,17 +1,18 @@
 """The compiled kernels against the NumPy ones, inside whole fits, in one process.
 
 ``mlpx._kernels`` runs Adam's and SGD's steps (with an L2 penalty's gradient, if any) as one
-pass over the parameters, and the relu, leaky_relu, tanh and sigmoid hidden layers as one
-pass each way (tanh's and sigmoid's forward after NumPy's own ``tanh`` or ``exp``); without
-it the fast path runs the NumPy kernels of ``mlpx/_numpy_optim.py`` (two to nine passes,
-and the penalty in three more) and ``mlpx/_numpy_fastpath.py`` (one to four passes each
-way). This script times the same ``MLP.fit`` both ways, only one kind of kernel switched
-and every other compiled kernel on in both, on bench_train.py's configs and data:
+pass over the parameters, and the hidden layers' activations (relu, leaky_relu, elu, tanh,
+sigmoid, gelu, softplus) as one pass each way, around NumPy's own ``expm1``, ``tanh``,
+``exp`` or ``log1p`` where they need one; without it the fast path runs the NumPy kernels
+of ``mlpx/_numpy_optim.py`` (two to nine passes, and the penalty in three more) and
+``mlpx/_numpy_fastpath.py`` (one to thirteen passes each way). This script times the same
+``MLP.fit`` both ways, only one kind of kernel switched and every other compiled kernel on
+in both, on bench_train.py's configs and data:
 
 - **optimizers**: relu networks trained with Adam, SGD and SGD with Nesterov momentum,
   with and without scikit-learn's default L2 penalty (``alpha=1e-4`` per sample);
-- **activations**: networks whose hidden layers are relu, leaky_relu, tanh or sigmoid,
-  trained with Adam.
+- **activations**: networks whose hidden layers are relu, leaky_relu, elu, tanh, sigmoid,
+  gelu or softplus, trained with Adam.
 
 The two fits of a pair give the same weights bit for bit (checked and printed; the exit
 status is 1 if they do not), so the ratio is the kernels' alone. Rounds alternate which

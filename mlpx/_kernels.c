@@ -34,10 +34,14 @@
  * is the sigmoid binary cross-entropy gradient's last four as one pass after it.
  *
  * relu and leaky_relu are NumPy's np.maximum(x, 0) and np.maximum(x, slope * x) in one pass
- * each; logistic_ finishes a sigmoid after NumPy's np.exp(-z) (as logistic_minus_targets_).
- * The gradients of relu, leaky_relu, tanh and sigmoid each turn dL/da into dL/dz in one
+ * each; logistic_ finishes a sigmoid after NumPy's np.exp(-z) (as logistic_minus_targets_),
+ * elu_add_ an elu after NumPy's np.expm1(np.minimum(z, 0)).
+ * The gradients of relu, leaky_relu, elu, tanh and sigmoid each turn dL/da into dL/dz in one
  * pass, reading the derivative from the layer's output a, with no mask or derivative array
- * written in between (the NumPy kernels' two or three passes, rounded the same way).
+ * written in between (the NumPy kernels' two or three passes, rounded the same way). gelu
+ * and softplus read z and what their forward kept (tanh's or exp's output) instead: their
+ * forward is a pass before and after NumPy's tanh, or exp and log1p, their backward one
+ * pass (the NumPy kernels' thirteen and five).
  *
  * The module is optional: setup.py builds it where a C compiler exists, and mlpx runs the
  * NumPy kernels where it does not.
@@ -255,23 +259,29 @@ step_by_stretches(StretchStep stretch, const OptimizerStep *step, Py_ssize_t n,
     return sum_of_squares;
 }
 
-/* In-place maps of the hidden activations' forward passes, each one pass over x:
+/* The elementwise kernels of the hidden activations share one loop signature: out is
+ * written (and read, by the in-place ones), in0 and in1 are read (NULL where a kernel reads
+ * fewer arrays), parameter is the slope (leaky_relu) and unused by the others. */
+#define ELEMENTWISE_LOOP(NAME, T, ...)                                                      \
+    MLPX_CLONES static void NAME(T *restrict out, const T *restrict in0,                   \
+                                 const T *restrict in1, Py_ssize_t n, T parameter)         \
+    {                                                                                       \
+        (void)in0;                                                                          \
+        (void)in1;                                                                          \
+        (void)parameter;                                                                    \
+        for (Py_ssize_t i = 0; i < n; i++) {                                                \
+            __VA_ARGS__;                                                                    \
+        }                                                                                   \
+    }
+
+/* In-place maps of the hidden activations' forward passes, each one pass over x (out):
  *
  *     relu        x = np.maximum(x, 0)          (x <= 0, -0 included, becomes +0; NaN stays)
  *     leaky_relu  x = np.maximum(x, slope * x)  (np.maximum's rule: x if x >= slope * x
  *                                               or x is NaN, else slope * x)
  *     logistic    x = 1 / (x + 1)               (from exp(-z): sigmoid's np.add, np.reciprocal)
- *
- * parameter is the slope (leaky_relu) and unused by the others. */
-#define MAP_LOOP(NAME, T, EXPRESSION)                                                       \
-    MLPX_CLONES static void NAME(T *restrict x, Py_ssize_t n, T parameter)                 \
-    {                                                                                       \
-        (void)parameter;                                                                    \
-        for (Py_ssize_t i = 0; i < n; i++) {                                                \
-            T value = x[i];                                                                 \
-            x[i] = EXPRESSION;                                                              \
-        }                                                                                   \
-    }
+ */
+#define MAP_LOOP(NAME, T, EXPRESSION) ELEMENTWISE_LOOP(NAME, T, T value = out[i]; out[i] = EXPRESSION)
 
 #define LEAKY_RELU ((value >= value * parameter || value != value) ? value : value * parameter)
 
@@ -282,37 +292,92 @@ MAP_LOOP(leaky_relu_float64, double, LEAKY_RELU)
 MAP_LOOP(logistic_float32, float, 1.0f / (value + 1.0f))
 MAP_LOOP(logistic_float64, double, 1.0 / (value + 1.0))
 
-/* dL/da into dL/dz in place, grad = grad * f'(z) with the derivative read from the output
- * a, rounded as the NumPy kernels' passes in mlpx/_numpy_fastpath.py:
+/* dL/da into dL/dz in place, grad (out) = grad * f'(z) with the derivative read from the
+ * output a (in0), rounded as the NumPy kernels' passes in mlpx/_numpy_fastpath.py:
  *
  *     relu        grad * (a > 0)           (the mask as a 0 or 1 of grad's type)
  *     tanh        grad * (1 - a * a)
  *     sigmoid     grad * ((1 - a) * a)
  *     leaky_relu  grad * (a > 0 ? 1 : slope)   (a > 0 exactly where z > 0; NaN gets slope)
+ *     elu         grad * (np.minimum(a, 0) + 1)   (1 where a > 0, else a + 1; NaN kept)
  *
  * -0 and NaN products are those of NumPy's multiply. */
 #define GRAD_LOOP(NAME, T, SET_DERIVATIVE)                                                  \
-    MLPX_CLONES static void NAME(T *restrict grad, const T *restrict a, Py_ssize_t n,      \
-                                 T slope)                                                   \
-    {                                                                                       \
-        (void)slope;                                                                        \
-        for (Py_ssize_t i = 0; i < n; i++) {                                                \
-            T a_i = a[i], derivative;                                                       \
-            SET_DERIVATIVE;                                                                 \
-            grad[i] = grad[i] * derivative;                                                 \
-        }                                                                                   \
-    }
+    ELEMENTWISE_LOOP(NAME, T, T a_i = in0[i]; T slope = parameter; T derivative;           \
+                     SET_DERIVATIVE; out[i] = out[i] * derivative)
 
 /* leaky_relu's as an if: GCC leaves the loop scalar ("control flow in loop") for the
  * same select written a_i > 0 ? 1 : slope. */
-GRAD_LOOP(relu_grad_float32, float, derivative = a_i > 0 ? 1.0f : 0.0f)
-GRAD_LOOP(relu_grad_float64, double, derivative = a_i > 0 ? 1.0 : 0.0)
-GRAD_LOOP(tanh_grad_float32, float, derivative = 1.0f - a_i * a_i)
-GRAD_LOOP(tanh_grad_float64, double, derivative = 1.0 - a_i * a_i)
-GRAD_LOOP(sigmoid_grad_float32, float, derivative = (1.0f - a_i) * a_i)
-GRAD_LOOP(sigmoid_grad_float64, double, derivative = (1.0 - a_i) * a_i)
+GRAD_LOOP(relu_grad_float32, float, (void)slope; derivative = a_i > 0 ? 1.0f : 0.0f)
+GRAD_LOOP(relu_grad_float64, double, (void)slope; derivative = a_i > 0 ? 1.0 : 0.0)
+GRAD_LOOP(tanh_grad_float32, float, (void)slope; derivative = 1.0f - a_i * a_i)
+GRAD_LOOP(tanh_grad_float64, double, (void)slope; derivative = 1.0 - a_i * a_i)
+GRAD_LOOP(sigmoid_grad_float32, float, (void)slope; derivative = (1.0f - a_i) * a_i)
+GRAD_LOOP(sigmoid_grad_float64, double, (void)slope; derivative = (1.0 - a_i) * a_i)
 GRAD_LOOP(leaky_relu_grad_float32, float, derivative = slope; if (a_i > 0) derivative = 1.0f)
 GRAD_LOOP(leaky_relu_grad_float64, double, derivative = slope; if (a_i > 0) derivative = 1.0)
+/* elu's min(a, 0) + 1 as min(a + 1, 1) (NaN kept), the same number for every a: GCC sinks
+ * the add of (a > 0 ? 0 : a) + 1 into the select's arm and leaves the loop scalar. */
+GRAD_LOOP(elu_grad_float32, float, (void)slope; derivative = a_i + 1.0f;
+          if (derivative >= 1.0f) derivative = 1.0f)
+GRAD_LOOP(elu_grad_float64, double, (void)slope; derivative = a_i + 1.0;
+          if (derivative >= 1.0) derivative = 1.0)
+
+/* elu's forward after NumPy's np.expm1(np.minimum(z, 0)) (in0): x = np.maximum(x, 0) + in0,
+ * the relu rule above. */
+#define ELU_ADD(T)                                                                              T value = out[i];                                                                           out[i] = (value <= 0 ? (T)0 : value) + in0[i]
+
+ELEMENTWISE_LOOP(elu_add_float32, float, ELU_ADD(float))
+ELEMENTWISE_LOOP(elu_add_float64, double, ELU_ADD(double))
+
+/* gelu and softplus keep z (in0) apart from a, and each an intermediate of the forward
+ * (in1) that the backward reads again, around NumPy's own np.tanh, np.exp and np.log1p
+ * (whose SIMD results differ from the C library's in the last bit). The formulas and their
+ * rounding are mlpx.activations' gelu, gelu_derivative, softplus and sigmoid (softplus's
+ * derivative); the constants are _GELU_C = sqrt(2 / pi) and _GELU_CUBIC, rounded to T as
+ * NumPy rounds a Python float operand:
+ *
+ *     gelu_inner      t = C (z + ((K z) z) z)                      (then t = np.tanh(t))
+ *     gelu            a = (0.5 z) (1 + t)
+ *     gelu_grad       grad * (0.5 (1 + t) + ((0.5 z) (1 - t t)) (C (1 + ((3K) z) z)))
+ *     negative_abs    e = -|z|                                     (then e = np.exp(e),
+ *                                                                   a = np.log1p(e))
+ *     softplus_add    a = a + np.maximum(z, 0)
+ *     softplus_grad   grad * ((z >= 0 ? 1 : e) / (1 + e))          (the stable sigmoid)
+ */
+#define GELU_C 0.7978845608028654
+#define GELU_CUBIC 0.044715
+
+#define GELU_INNER(T) out[i] = (T)GELU_C * (in0[i] + (((T)GELU_CUBIC * in0[i]) * in0[i]) * in0[i])
+#define GELU(T) out[i] = ((T)0.5 * in0[i]) * ((T)1 + in1[i])
+#define GELU_GRAD(T)                                                                        \
+    T z_i = in0[i];                                                                         \
+    T t_i = in1[i];                                                                         \
+    T d_inner = (T)GELU_C * ((T)1 + ((T)(3.0 * GELU_CUBIC) * z_i) * z_i);                  \
+    T derivative = (T)0.5 * ((T)1 + t_i) + (((T)0.5 * z_i) * ((T)1 - t_i * t_i)) * d_inner; \
+    out[i] = out[i] * derivative
+#define SOFTPLUS_ADD(T)                                                                     \
+    T z_i = in0[i];                                                                         \
+    out[i] = out[i] + (z_i <= 0 ? (T)0 : z_i)
+/* the select as an if, for GCC (see leaky_relu's) */
+#define SOFTPLUS_GRAD(T)                                                                    \
+    T e_i = in1[i];                                                                         \
+    T numerator = e_i;                                                                      \
+    if (in0[i] >= 0) numerator = 1;                                                         \
+    out[i] = out[i] * (numerator / ((T)1 + e_i))
+
+ELEMENTWISE_LOOP(gelu_inner_float32, float, GELU_INNER(float))
+ELEMENTWISE_LOOP(gelu_inner_float64, double, GELU_INNER(double))
+ELEMENTWISE_LOOP(gelu_float32, float, GELU(float))
+ELEMENTWISE_LOOP(gelu_float64, double, GELU(double))
+ELEMENTWISE_LOOP(gelu_grad_float32, float, GELU_GRAD(float))
+ELEMENTWISE_LOOP(gelu_grad_float64, double, GELU_GRAD(double))
+ELEMENTWISE_LOOP(negative_abs_float32, float, out[i] = -fabsf(in0[i]))
+ELEMENTWISE_LOOP(negative_abs_float64, double, out[i] = -fabs(in0[i]))
+ELEMENTWISE_LOOP(softplus_add_float32, float, SOFTPLUS_ADD(float))
+ELEMENTWISE_LOOP(softplus_add_float64, double, SOFTPLUS_ADD(double))
+ELEMENTWISE_LOOP(softplus_grad_float32, float, SOFTPLUS_GRAD(float))
+ELEMENTWISE_LOOP(softplus_grad_float64, double, SOFTPLUS_GRAD(double))
 
 /* Softmax + cross-entropy gradient, around NumPy's own np.exp (whose SIMD results differ
  * from the C library's exp in the last bit). z, e and y are (k, n) matrices: k classes,
@@ -725,103 +790,84 @@ sgd_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                               sgd_stretch_float, sgd_stretch_double, "sgd_step");
 }
 
-/* The activation kernels' loops for float32 and float64. */
-typedef void (*MapFloat)(float *x, Py_ssize_t n, float parameter);
-typedef void (*MapDouble)(double *x, Py_ssize_t n, double parameter);
-typedef void (*GradFloat)(float *grad, const float *a, Py_ssize_t n, float slope);
-typedef void (*GradDouble)(double *grad, const double *a, Py_ssize_t n, double slope);
+/* An elementwise kernel: its loops for float32 and float64, its array arguments' names
+ * (the written one first, up to three) and whether a float (the slope) follows them. */
+typedef void (*ElementwiseFloat)(float *out, const float *in0, const float *in1,
+                                 Py_ssize_t n, float parameter);
+typedef void (*ElementwiseDouble)(double *out, const double *in0, const double *in1,
+                                  Py_ssize_t n, double parameter);
 
-/* The float argument args[index] when index < nargs (the slope), else 0; -1 on error. */
-static int
-get_parameter(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t index, double *value)
-{
-    *value = 0.0;
-    return index < nargs ? get_double(args[index], value) : 0;
-}
+typedef struct {
+    ElementwiseFloat loop_float;
+    ElementwiseDouble loop_double;
+    int has_parameter;
+    const char *names[3];
+} Elementwise;
 
-/* What relu_, leaky_relu_ and logistic_ share: x (and the slope, where n_args is 2)
- * checked, then the loop over x in place. */
+/* What every activation kernel shares: the arrays checked (C-contiguous, one dtype and
+ * size, the written one sharing no memory with the others) and the parameter read, then
+ * the loop over them. */
 static PyObject *
-map_in_place(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t n_args, MapFloat loop_float,
-             MapDouble loop_double, const char *function)
+elementwise(PyObject *const *args, Py_ssize_t nargs, const Elementwise *kernel,
+            const char *function)
 {
-    Py_buffer view;
-    double parameter;
+    Py_buffer views[3];
+    const void *inputs[2] = {NULL, NULL};
+    double parameter = 0.0;
+    int n_arrays = 0, acquired = 0;
+    char code = 0;
+    Py_ssize_t n;
+    while (n_arrays < 3 && kernel->names[n_arrays] != NULL) {
+        n_arrays++;
+    }
+    Py_ssize_t n_args = n_arrays + kernel->has_parameter;
     if (nargs != n_args) {
         PyErr_Format(PyExc_TypeError, "%s takes %zd argument%s (%zd given)", function, n_args,
                      n_args == 1 ? "" : "s", nargs);
         return NULL;
     }
-    if (get_parameter(args, nargs, 1, &parameter) < 0) {
+    if (kernel->has_parameter && get_double(args[n_arrays], &parameter) < 0) {
         return NULL;
     }
-    if (get_array(args[0], &view, 1, function, "x") < 0) {
-        return NULL;
-    }
-    char code = dtype_code(&view);
-    if (code == 0) {
-        PyBuffer_Release(&view);
-        PyErr_Format(PyExc_TypeError, "%s: x must be float32 or float64", function);
-        return NULL;
-    }
-    Py_ssize_t n = view.len / view.itemsize;
-    if (code == 'f') {
-        loop_float(view.buf, n, (float)parameter);
-    }
-    else {
-        loop_double(view.buf, n, parameter);
-    }
-    PyBuffer_Release(&view);
-    Py_RETURN_NONE;
-}
-
-/* What the four *_grad_ kernels share: grad and a (and the slope, where n_args is 3)
- * checked, then the loop over grad in place. */
-static PyObject *
-times_derivative(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t n_args,
-                 GradFloat loop_float, GradDouble loop_double, const char *function)
-{
-    Py_buffer grad, a;
-    double slope;
-    if (nargs != n_args) {
-        PyErr_Format(PyExc_TypeError, "%s takes %zd arguments (%zd given)", function, n_args,
-                     nargs);
-        return NULL;
-    }
-    if (get_parameter(args, nargs, 2, &slope) < 0) {
-        return NULL;
-    }
-    if (get_array(args[0], &grad, 1, function, "grad") < 0) {
-        return NULL;
-    }
-    if (get_array(args[1], &a, 0, function, "a") < 0) {
-        PyBuffer_Release(&grad);
-        return NULL;
-    }
-    char code = dtype_code(&grad);
     PyObject *result = NULL;
+    for (; acquired < n_arrays; acquired++) {
+        if (get_array(args[acquired], &views[acquired], acquired == 0, function,
+                      kernel->names[acquired]) < 0) {
+            goto done;
+        }
+    }
+    code = dtype_code(&views[0]);
     if (code == 0) {
-        PyErr_Format(PyExc_TypeError, "%s: grad must be float32 or float64", function);
+        PyErr_Format(PyExc_TypeError, "%s: %s must be float32 or float64", function,
+                     kernel->names[0]);
+        goto done;
     }
-    else if (dtype_code(&a) != code || a.len != grad.len) {
-        PyErr_Format(PyExc_ValueError, "%s: a must have grad's dtype and size", function);
+    for (int k = 1; k < n_arrays; k++) {
+        if (dtype_code(&views[k]) != code || views[k].len != views[0].len) {
+            PyErr_Format(PyExc_ValueError, "%s: %s must have %s's dtype and size", function,
+                         kernel->names[k], kernel->names[0]);
+            goto done;
+        }
+        if (overlap(&views[0], &views[k])) {
+            PyErr_Format(PyExc_ValueError, "%s: %s and %s share memory", function,
+                         kernel->names[0], kernel->names[k]);
+            goto done;
+        }
+        inputs[k - 1] = views[k].buf;
     }
-    else if (overlap(&grad, &a)) {
-        PyErr_Format(PyExc_ValueError, "%s: grad and a share memory", function);
+    n = views[0].len / views[0].itemsize;
+    if (code == 'f') {
+        kernel->loop_float(views[0].buf, inputs[0], inputs[1], n, (float)parameter);
     }
     else {
-        Py_ssize_t n = grad.len / grad.itemsize;
-        if (code == 'f') {
-            loop_float(grad.buf, a.buf, n, (float)slope);
-        }
-        else {
-            loop_double(grad.buf, a.buf, n, slope);
-        }
-        result = Py_None;
-        Py_INCREF(result);
+        kernel->loop_double(views[0].buf, inputs[0], inputs[1], n, parameter);
     }
-    PyBuffer_Release(&a);
-    PyBuffer_Release(&grad);
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    for (int k = 0; k < acquired; k++) {
+        PyBuffer_Release(&views[k]);
+    }
     return result;
 }
 
@@ -833,10 +879,13 @@ times_derivative(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t n_args,
         return WRAPPER(args, nargs, __VA_ARGS__, #NAME "_");                                \
     }
 
-/* An activation's method: map_in_place or times_derivative over the loops NAME##_float32
- * and NAME##_float64, taking N_ARGS arguments. */
-#define ACTIVATION_METHOD(NAME, WRAPPER, N_ARGS)                                            \
-    KERNEL_METHOD(NAME, WRAPPER, N_ARGS, NAME##_float32, NAME##_float64)
+/* An activation kernel's method NAME_ over the loops NAME##_float32 and NAME##_float64:
+ * its array arguments named as given (the written one first), then a float where
+ * HAS_PARAMETER. */
+#define ACTIVATION_METHOD(NAME, HAS_PARAMETER, ...)                                         \
+    static const Elementwise NAME##_kernel = {NAME##_float32, NAME##_float64,              \
+                                              HAS_PARAMETER, {__VA_ARGS__}};               \
+    KERNEL_METHOD(NAME, elementwise, &NAME##_kernel)
 
 #define ARRAY_DOC(WHAT)                                                                     \
     "Parameters\n"                                                                          \
@@ -849,7 +898,7 @@ PyDoc_STRVAR(relu_doc,
 "x = np.maximum(x, 0) in place (NaN kept, -0 made +0).\n\n"
 ARRAY_DOC("x : writable C-contiguous float32 or float64 array of any shape\n"));
 
-ACTIVATION_METHOD(relu, map_in_place, 1)
+ACTIVATION_METHOD(relu, 0, "x")
 
 PyDoc_STRVAR(leaky_relu_doc,
 "leaky_relu_(x, slope)\n"
@@ -858,7 +907,7 @@ PyDoc_STRVAR(leaky_relu_doc,
 ARRAY_DOC("x : writable C-contiguous float32 or float64 array of any shape\n"
           "slope : float\n"));
 
-ACTIVATION_METHOD(leaky_relu, map_in_place, 2)
+ACTIVATION_METHOD(leaky_relu, 1, "x")
 
 PyDoc_STRVAR(logistic_doc,
 "logistic_(x)\n"
@@ -867,7 +916,7 @@ PyDoc_STRVAR(logistic_doc,
 "np.reciprocal.\n\n"
 ARRAY_DOC("x : writable C-contiguous float32 or float64 array of any shape\n"));
 
-ACTIVATION_METHOD(logistic, map_in_place, 1)
+ACTIVATION_METHOD(logistic, 0, "x")
 
 #define GRAD_DOC                                                                            \
     ARRAY_DOC("grad : writable C-contiguous float32 or float64 array\n"                    \
@@ -879,7 +928,7 @@ PyDoc_STRVAR(relu_grad_doc,
 "grad = grad * (a > 0) in place: dL/da into dL/dz of a relu layer with output a.\n\n"
 GRAD_DOC);
 
-ACTIVATION_METHOD(relu_grad, times_derivative, 2)
+ACTIVATION_METHOD(relu_grad, 0, "grad", "a")
 
 PyDoc_STRVAR(tanh_grad_doc,
 "tanh_grad_(grad, a)\n"
@@ -887,7 +936,7 @@ PyDoc_STRVAR(tanh_grad_doc,
 "grad = grad * (1 - a * a) in place: dL/da into dL/dz of a tanh layer with output a.\n\n"
 GRAD_DOC);
 
-ACTIVATION_METHOD(tanh_grad, times_derivative, 2)
+ACTIVATION_METHOD(tanh_grad, 0, "grad", "a")
 
 PyDoc_STRVAR(sigmoid_grad_doc,
 "sigmoid_grad_(grad, a)\n"
@@ -896,7 +945,7 @@ PyDoc_STRVAR(sigmoid_grad_doc,
 "output a.\n\n"
 GRAD_DOC);
 
-ACTIVATION_METHOD(sigmoid_grad, times_derivative, 2)
+ACTIVATION_METHOD(sigmoid_grad, 0, "grad", "a")
 
 PyDoc_STRVAR(leaky_relu_grad_doc,
 "leaky_relu_grad_(grad, a, slope)\n"
@@ -907,7 +956,83 @@ ARRAY_DOC("grad : writable C-contiguous float32 or float64 array\n"
           "a : C-contiguous array of grad's dtype and size, the layer's output\n"
           "slope : float\n"));
 
-ACTIVATION_METHOD(leaky_relu_grad, times_derivative, 3)
+ACTIVATION_METHOD(leaky_relu_grad, 1, "grad", "a")
+
+PyDoc_STRVAR(elu_add_doc,
+"elu_add_(x, negative_part)\n"
+"--\n\n"
+"x = np.maximum(x, 0) + negative_part in place: elu from z, with negative_part =\n"
+"expm1(min(z, 0)).\n\n"
+ARRAY_DOC("x : writable C-contiguous float32 or float64 array\n"
+          "negative_part : C-contiguous array of x's dtype and size\n"));
+
+ACTIVATION_METHOD(elu_add, 0, "x", "negative_part")
+
+PyDoc_STRVAR(elu_grad_doc,
+"elu_grad_(grad, a)\n"
+"--\n\n"
+"grad = grad * (np.minimum(a, 0) + 1) in place: dL/da into dL/dz of an elu layer with\n"
+"output a.\n\n"
+GRAD_DOC);
+
+ACTIVATION_METHOD(elu_grad, 0, "grad", "a")
+
+#define ZT_DOC(WRITTEN, SECOND)                                                             \
+    ARRAY_DOC(WRITTEN " : writable C-contiguous float32 or float64 array\n"                \
+              "z : C-contiguous array of " WRITTEN "'s dtype and size, the layer's\n"       \
+              "    pre-activation\n"                                                        \
+              SECOND)
+
+PyDoc_STRVAR(gelu_inner_doc,
+"gelu_inner_(t, z)\n"
+"--\n\n"
+"t = sqrt(2/pi) (z + 0.044715 z^3), the argument of gelu's tanh, rounded as\n"
+"mlpx.activations.gelu.\n\n"
+ZT_DOC("t", ""));
+
+ACTIVATION_METHOD(gelu_inner, 0, "t", "z")
+
+PyDoc_STRVAR(gelu_doc,
+"gelu_(a, z, t)\n"
+"--\n\n"
+"a = (0.5 z) (1 + t): gelu's output from z and t = tanh(gelu_inner).\n\n"
+ZT_DOC("a", "t : C-contiguous array of a's dtype and size, tanh of gelu_inner_'s t\n"));
+
+ACTIVATION_METHOD(gelu, 0, "a", "z", "t")
+
+PyDoc_STRVAR(gelu_grad_doc,
+"gelu_grad_(grad, z, t)\n"
+"--\n\n"
+"grad = grad * gelu'(z) in place, with t the forward's tanh (gelu_derivative's\n"
+"rounding): dL/da into dL/dz of a gelu layer.\n\n"
+ZT_DOC("grad", "t : C-contiguous array of grad's dtype and size, tanh of gelu_inner_'s t\n"));
+
+ACTIVATION_METHOD(gelu_grad, 0, "grad", "z", "t")
+
+PyDoc_STRVAR(negative_abs_doc,
+"negative_abs_(e, z)\n"
+"--\n\n"
+"e = -|z|: softplus's and the stable sigmoid's argument of exp.\n\n"
+ZT_DOC("e", ""));
+
+ACTIVATION_METHOD(negative_abs, 0, "e", "z")
+
+PyDoc_STRVAR(softplus_add_doc,
+"softplus_add_(a, z)\n"
+"--\n\n"
+"a = a + np.maximum(z, 0) in place: softplus from a = log1p(exp(-|z|)).\n\n"
+ZT_DOC("a", ""));
+
+ACTIVATION_METHOD(softplus_add, 0, "a", "z")
+
+PyDoc_STRVAR(softplus_grad_doc,
+"softplus_grad_(grad, z, e)\n"
+"--\n\n"
+"grad = grad * sigmoid(z) in place, sigmoid(z) = (1 if z >= 0 else e) / (1 + e) with\n"
+"e = exp(-|z|) (the stable sigmoid's rounding): dL/da into dL/dz of a softplus layer.\n\n"
+ZT_DOC("grad", "e : C-contiguous array of grad's dtype and size, exp(-|z|)\n"));
+
+ACTIVATION_METHOD(softplus_grad, 0, "grad", "z", "e")
 
 /* A (rows, columns) float32 or float64 matrix whose rows are contiguous (any row stride,
  * as a column slice of a wider matrix has), writable where asked. */
@@ -1213,6 +1338,14 @@ static PyMethodDef methods[] = {
      sigmoid_grad_doc},
     {"leaky_relu_grad_", (PyCFunction)(void (*)(void))leaky_relu_grad_, METH_FASTCALL,
      leaky_relu_grad_doc},
+    {"gelu_inner_", (PyCFunction)(void (*)(void))gelu_inner_, METH_FASTCALL, gelu_inner_doc},
+    {"gelu_", (PyCFunction)(void (*)(void))gelu_, METH_FASTCALL, gelu_doc},
+    {"gelu_grad_", (PyCFunction)(void (*)(void))gelu_grad_, METH_FASTCALL, gelu_grad_doc},
+    {"negative_abs_", (PyCFunction)(void (*)(void))negative_abs_, METH_FASTCALL, negative_abs_doc},
+    {"softplus_add_", (PyCFunction)(void (*)(void))softplus_add_, METH_FASTCALL, softplus_add_doc},
+    {"softplus_grad_", (PyCFunction)(void (*)(void))softplus_grad_, METH_FASTCALL, softplus_grad_doc},
+    {"elu_add_", (PyCFunction)(void (*)(void))elu_add_, METH_FASTCALL, elu_add_doc},
+    {"elu_grad_", (PyCFunction)(void (*)(void))elu_grad_, METH_FASTCALL, elu_grad_doc},
     {"take_rows_", (PyCFunction)(void (*)(void))take_rows_, METH_FASTCALL, take_rows_doc},
     {"shift_by_max_", (PyCFunction)(void (*)(void))shift_by_max_, METH_FASTCALL,
      shift_by_max_doc},

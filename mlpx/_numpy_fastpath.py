@@ -11,8 +11,12 @@ large ones by the GEMMs and by passes over memory, so this runner does the same 
 - activations and gradients in buffers allocated once per fit and written with ``out=``
   (the last, shorter batch uses leading rows of the same buffers);
 - relu, leaky_relu, elu, tanh and sigmoid hidden layers computed in place on those buffers
-  (with ``mlpx._kernels``, relu and leaky_relu one C pass each way, tanh and sigmoid one C
-  pass for the backward, after NumPy's own ``tanh`` or ``exp`` for the forward);
+  (with ``mlpx._kernels``, relu and leaky_relu one C pass each way, elu, tanh and sigmoid
+  one C pass for the backward, after NumPy's own ``expm1``, ``tanh`` or ``exp`` for the
+  forward, elu's and sigmoid's finished by one more); gelu and
+  softplus, whose derivatives need z, with z in a buffer of its own and the forward's
+  ``tanh`` or ``exp`` kept for the backward (with ``mlpx._kernels``, one C pass before and
+  after NumPy's ``tanh``, or ``exp`` and ``log1p``, and one for the backward);
 - the output layer computed transposed, ``z.T`` of shape (n_outputs, n_rows), because NumPy
   reduces over a short last axis (softmax over 2 or 10 classes) several times slower than
   over the first; the GEMMs take the transposes as free views;
@@ -41,7 +45,7 @@ import numpy as np
 
 from mlpx import _compiled
 from mlpx._numpy_optim import flat_step
-from mlpx.activations import LEAKY_RELU_SLOPE, Activation
+from mlpx.activations import _GELU_C, _GELU_CUBIC, LEAKY_RELU_SLOPE, Activation
 from mlpx.losses import weighted_value
 from mlpx.train import EpochRunner, epoch_logs
 
@@ -56,7 +60,8 @@ from mlpx.train import EpochRunner, epoch_logs
 # the layer's dtype: a Python scalar operand costs a NumPy call about half a microsecond
 # more, a lot next to a pass over 32 x 16 numbers. But np.maximum and np.minimum take a
 # slower loop for a 0-d operand (3 times slower on a 256 x 513 batch), so they compare
-# with ``layer.zeros``, a read-only array of zeros of the buffer's shape.
+# with ``layer.zeros``, a read-only array of zeros of the buffer's shape. gelu and softplus
+# keep z apart (``layer.z_aug``, beside a column of zeros) and pass over whole buffers too.
 
 
 def _scalar(value: float, dtype):
@@ -254,6 +259,155 @@ class _Elu(_Identity):
         np.multiply(layer.grad_full, factor, out=layer.grad_full)
 
 
+class _CompiledElu(_Elu):
+    """``_Elu`` with its last pass forward and its backward one C pass each (``elu_add_``
+    after NumPy's expm1, ``elu_grad_``; the same bits)."""
+
+    def __init__(self, dtype=np.float64) -> None:
+        super().__init__(dtype)
+        self.elu_add_, self.elu_grad_ = _compiled.kernels.elu_add_, _compiled.kernels.elu_grad_
+
+    def forward(self, layer):
+        negative_part = layer.scratch
+        np.minimum(layer.out_aug, layer.zeros, out=negative_part)
+        np.expm1(negative_part, out=negative_part)
+        self.elu_add_(layer.out_aug, negative_part)
+
+    def backward(self, layer):
+        self.elu_grad_(layer.grad_full, layer.out_aug)
+
+
+class _Gelu(_Identity):
+    """gelu with z kept apart from a (the derivative needs z), and t = tanh(C (z + K z^3))
+    kept from the forward for the backward: the generic ``gelu`` and ``gelu_derivative``
+    operation for operation (the same bits), without their recomputed tanh.
+
+    The passes run over whole (n_rows, units + 1) buffers; z's last column is 0, so t is
+    0 there and the derivative 0.5, which keeps the gradient's zero column.
+    """
+
+    in_place = False
+
+    def __init__(self, dtype=np.float64) -> None:
+        super().__init__(dtype)
+        self.half, self.gelu_c = _scalar(0.5, dtype), _scalar(_GELU_C, dtype)
+        self.cubic = _scalar(_GELU_CUBIC, dtype)
+        self.three_cubic = _scalar(3.0 * _GELU_CUBIC, dtype)  # as gelu_derivative's 3.0 * K
+
+    def scratch(self, n_rows, units, dtype):
+        return np.empty((3, n_rows, units + 1), dtype=dtype)  # t and two work buffers
+
+    def forward(self, layer):
+        z, (t, half_z, _) = layer.z_aug, layer.scratch
+        np.multiply(z, self.cubic, out=t)
+        np.multiply(t, z, out=t)
+        np.multiply(t, z, out=t)
+        np.add(z, t, out=t)
+        np.multiply(t, self.gelu_c, out=t)
+        np.tanh(t, out=t)
+        np.multiply(z, self.half, out=half_z)
+        np.add(t, self.one, out=layer.out_aug)
+        np.multiply(half_z, layer.out_aug, out=layer.out_aug)  # (0.5 z) (1 + t)
+        layer.ones.fill(1)
+
+    def backward(self, layer):
+        z, (t, slope_term, work) = layer.z_aug, layer.scratch
+        np.multiply(t, t, out=slope_term)
+        np.subtract(self.one, slope_term, out=slope_term)
+        np.multiply(z, self.half, out=work)
+        np.multiply(work, slope_term, out=slope_term)  # (0.5 z) (1 - t^2)
+        np.multiply(z, self.three_cubic, out=work)
+        np.multiply(work, z, out=work)
+        np.add(work, self.one, out=work)
+        np.multiply(work, self.gelu_c, out=work)  # d inner / dz = C (1 + 3K z^2)
+        np.multiply(slope_term, work, out=slope_term)
+        np.add(t, self.one, out=work)
+        np.multiply(work, self.half, out=work)
+        np.add(work, slope_term, out=work)  # 0.5 (1 + t) + (0.5 z) (1 - t^2) C (1 + 3K z^2)
+        np.multiply(layer.grad_full, work, out=layer.grad_full)
+
+
+class _CompiledGelu(_Gelu):
+    """``_Gelu`` with one C pass before and after NumPy's tanh, and one for the backward
+    (``gelu_inner_``, ``gelu_``, ``gelu_grad_``; the same bits)."""
+
+    def __init__(self, dtype=np.float64) -> None:
+        super().__init__(dtype)
+        kernels = _compiled.kernels
+        self.gelu_inner_, self.gelu_, self.gelu_grad_ = (kernels.gelu_inner_, kernels.gelu_,
+                                                         kernels.gelu_grad_)
+
+    def scratch(self, n_rows, units, dtype):
+        return np.empty((n_rows, units + 1), dtype=dtype)  # t
+
+    def forward(self, layer):
+        t = layer.scratch
+        self.gelu_inner_(t, layer.z_aug)
+        np.tanh(t, out=t)
+        self.gelu_(layer.out_aug, layer.z_aug, t)
+        layer.ones.fill(1)
+
+    def backward(self, layer):
+        self.gelu_grad_(layer.grad_full, layer.z_aug, layer.scratch)
+
+
+class _Softplus(_Identity):
+    """softplus, max(z, 0) + log1p(e) with e = exp(-|z|) kept for the backward, whose
+    derivative is the generic stable sigmoid ``where(z >= 0, 1 / (1 + e), e / (1 + e))``
+    without its select: ``max(z >= 0, e) / (1 + e)`` (e <= 1 where z >= 0; the same bits).
+
+    z's last column is 0: the derivative is 0.5 there, which keeps the zero column.
+    """
+
+    in_place = False
+
+    def scratch(self, n_rows, units, dtype):
+        return np.empty((2, n_rows, units + 1), dtype=dtype)  # e and a work buffer
+
+    def forward(self, layer):
+        z, (e, positive_part) = layer.z_aug, layer.scratch
+        np.abs(z, out=e)
+        np.negative(e, out=e)
+        np.exp(e, out=e)
+        np.log1p(e, out=layer.out_aug)
+        np.maximum(z, layer.zeros, out=positive_part)
+        np.add(layer.out_aug, positive_part, out=layer.out_aug)
+        layer.ones.fill(1)
+
+    def backward(self, layer):
+        z, (e, sigmoid) = layer.z_aug, layer.scratch
+        np.greater_equal(z, self.zero, out=sigmoid)  # 1.0 or 0.0
+        np.maximum(sigmoid, e, out=sigmoid)  # 1 where z >= 0, else e (NaN kept)
+        np.add(e, self.one, out=e)  # e is not read again before the next forward
+        np.divide(sigmoid, e, out=sigmoid)
+        np.multiply(layer.grad_full, sigmoid, out=layer.grad_full)
+
+
+class _CompiledSoftplus(_Softplus):
+    """``_Softplus`` with a C pass around NumPy's exp and log1p, and one for the backward
+    (``negative_abs_``, ``softplus_add_``, ``softplus_grad_``; the same bits)."""
+
+    def __init__(self, dtype=np.float64) -> None:
+        super().__init__(dtype)
+        kernels = _compiled.kernels
+        self.negative_abs_, self.softplus_add_, self.softplus_grad_ = (
+            kernels.negative_abs_, kernels.softplus_add_, kernels.softplus_grad_)
+
+    def scratch(self, n_rows, units, dtype):
+        return np.empty((n_rows, units + 1), dtype=dtype)  # e
+
+    def forward(self, layer):
+        e = layer.scratch
+        self.negative_abs_(e, layer.z_aug)
+        np.exp(e, out=e)
+        np.log1p(e, out=layer.out_aug)
+        self.softplus_add_(layer.out_aug, layer.z_aug)
+        layer.ones.fill(1)
+
+    def backward(self, layer):
+        self.softplus_grad_(layer.grad_full, layer.z_aug, layer.scratch)
+
+
 class _GenericActivation(_Identity):
     """Any other activation through its generic functions (z kept apart from a)."""
 
@@ -272,15 +426,18 @@ class _GenericActivation(_Identity):
         np.multiply(layer.grad_a, derivative, out=layer.grad_a)
 
 
-_IN_PLACE_ACTIVATIONS = {"identity": _Identity, "relu": _Relu, "tanh": _Tanh,
-                         "sigmoid": _Sigmoid, "leaky_relu": _LeakyRelu, "elu": _Elu}
+_NUMPY_ACTIVATIONS = {"identity": _Identity, "relu": _Relu, "tanh": _Tanh,
+                      "sigmoid": _Sigmoid, "leaky_relu": _LeakyRelu, "elu": _Elu,
+                      "gelu": _Gelu, "softplus": _Softplus}
 #: The same activations with compiled kernels (where ``mlpx._kernels`` was built).
 _COMPILED_ACTIVATIONS = {"relu": _CompiledRelu, "tanh": _CompiledTanh,
-                         "sigmoid": _CompiledSigmoid, "leaky_relu": _CompiledLeakyRelu}
+                         "sigmoid": _CompiledSigmoid, "leaky_relu": _CompiledLeakyRelu,
+                         "elu": _CompiledElu, "gelu": _CompiledGelu,
+                         "softplus": _CompiledSoftplus}
 
 
 def _hidden_activation(activation: Activation, xp, dtype):
-    kernel = _IN_PLACE_ACTIVATIONS.get(activation.name)
+    kernel = _NUMPY_ACTIVATIONS.get(activation.name)
     if _compiled.kernels is not None:
         kernel = _COMPILED_ACTIVATIONS.get(activation.name, kernel)
     return kernel(dtype) if kernel is not None else _GenericActivation(activation, xp, dtype)
@@ -465,29 +622,33 @@ class _DenseStep:
         The layer input with a last column of ones (None: set per batch, first layer).
     out_aug : array of shape (n_rows, fan_out + 1) or None
         The layer output ``a`` with its column of ones (the next layer's ``x_aug``).
-    z : array of shape (n_rows, fan_out)
-        The pre-activation: ``a`` itself for in-place activations.
+    z_aug : array of shape (n_rows, fan_out + 1) or None
+        The pre-activation z in its first fan_out columns and a last column of zeros that
+        the GEMM never writes (the kernels that keep z apart from ``a`` pass over the whole
+        buffer); None: ``out_aug`` itself, for the in-place activations.
     grad_full : array of shape (n_rows, fan_out + 1) or None
         dL/da in its first fan_out columns (written by the layer above), zeros in the last;
         turned into dL/dz in place.
     grad_x : array of shape (n_rows, fan_in) or None
         Receives dL/dx, the gradient of the layer below; None for the first layer.
     activation : one of the activation kernels above
-    scratch : array of shape (n_rows, fan_out + 1) or None
+    scratch : array of shape (n_rows, fan_out + 1) or (k, n_rows, fan_out + 1), or None
+        The activation's own buffers.
     zeros : array of shape (n_rows, fan_out + 1), optional
         Zeros the activation compares with, never written (shared by the layers; by default
         an array of its own).
     """
 
-    def __init__(self, block, grad_block, x_aug, out_aug, z, grad_full, grad_x, activation,
-                 scratch, zeros=None) -> None:
+    def __init__(self, block, grad_block, x_aug, out_aug, z_aug, grad_full, grad_x,
+                 activation, scratch, zeros=None) -> None:
         self.block, self.grad_block = block, grad_block
         self.W_T = block[:-1].T
         self.set_input(x_aug)
         self.out_aug = out_aug
         self.a = None if out_aug is None else out_aug[:, :-1]
         self.ones = None if out_aug is None else out_aug[:, -1]
-        self.z = z
+        self.z_aug = out_aug if z_aug is None else z_aug
+        self.z = None if self.z_aug is None else self.z_aug[:, :-1]
         self.grad_full = grad_full
         self.grad_a = None if grad_full is None else grad_full[:, :-1]
         self.grad_x = grad_x
@@ -547,13 +708,13 @@ class _BatchPlan:
         grads = [grad_full[rows] for grad_full in buffers["grads"]]
         self.hidden = []
         for i, activation in enumerate(buffers["activations"]):
-            z = outputs[i][:, :-1] if buffers["z"][i] is None else buffers["z"][i][rows]
+            z_aug = None if buffers["z"][i] is None else buffers["z"][i][rows]
             scratch = buffers["scratch"][i]
             zeros = buffers["zeros"][:outputs[i].size].reshape(outputs[i].shape)
             self.hidden.append(_DenseStep(
-                blocks[i], grad_blocks[i], None if i == 0 else outputs[i - 1], outputs[i], z,
-                grads[i], None if i == 0 else grads[i - 1][:, :-1], activation,
-                None if scratch is None else scratch[rows], zeros,
+                blocks[i], grad_blocks[i], None if i == 0 else outputs[i - 1], outputs[i],
+                z_aug, grads[i], None if i == 0 else grads[i - 1][:, :-1], activation,
+                None if scratch is None else scratch[..., rows, :], zeros,
             ))
         depth = len(self.hidden)
         grad_T = buffers["grad_T"][:, rows]
@@ -724,7 +885,7 @@ class NumpyEpochRunner(EpochRunner):
             "grads": grads,
             "grad_T": np.empty((model.n_outputs, n_rows), dtype=dtype),
             "activations": activations,
-            "z": [None if act.in_place else np.empty((n_rows, units), dtype=dtype)
+            "z": [None if act.in_place else np.zeros((n_rows, units + 1), dtype=dtype)
                   for act, units in zip(activations, hidden_units)],
             "scratch": [act.scratch(n_rows, units, dtype)
                         for act, units in zip(activations, hidden_units)],

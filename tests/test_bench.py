@@ -245,14 +245,14 @@ def test_the_kernel_benchmark_pairs_bitwise_equal_fits(capsys, monkeypatch):
     spec.loader.exec_module(module)
     monkeypatch.setitem(sys.modules, "bench_train", module.bench_train)
     status = module.main(["--quick", "--configs", "moons", "--rounds", "1",
-                          "--optimizers", "nesterov", "--activations", "sigmoid,leaky_relu"])
+                          "--optimizers", "nesterov", "--activations", "sigmoid,gelu"])
     table = capsys.readouterr().out
     assert status == 0
     assert table.count("| moons | nesterov |") == 2 and "| NO |" not in table
-    for activation in ("sigmoid", "leaky_relu"):
+    for activation in ("sigmoid", "gelu"):
         assert f"| moons | adam | 0 | {activation} |" in table
     for bad in (["--rounds", "0"], ["--configs", "large"], ["--optimizers", "rmsprop"],
-                ["--activations", "elu"], ["--tables", "losses"]):
+                ["--activations", "identity"], ["--tables", "losses"]):
         with pytest.raises(SystemExit):
             module.main(bad)
         assert "error:" in capsys.readouterr().err
@@ -271,7 +271,7 @@ def test_the_checkout_benchmark_compares_two_trees(capsys, monkeypatch):
     table = capsys.readouterr().out
     assert status == 0
     assert "| moons | elu |" in table
-    for bad in ([root], [root, "/nonexistent"], [root, root, "--activations", "gelu"],
+    for bad in ([root], [root, "/nonexistent"], [root, root, "--activations", "identity"],
                 [root, root, "--configs", "large"], [root, root, "--rounds", "0"]):
         with pytest.raises(SystemExit):
             module.main(bad)

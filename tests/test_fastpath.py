@@ -247,15 +247,14 @@ def kernels_mode(request, monkeypatch):
     return request.param
 
 
-def in_place_kernel(name: str):
+def expected_activation_kernel(name: str):
     """The activation kernel the fast path should pick for a hidden layer's ``name``."""
-    if _compiled.kernels is not None and name in ("relu", "tanh", "sigmoid", "leaky_relu"):
-        return {"relu": fastpath._CompiledRelu, "tanh": fastpath._CompiledTanh,
-                "sigmoid": fastpath._CompiledSigmoid,
-                "leaky_relu": fastpath._CompiledLeakyRelu}[name]
+    if _compiled.kernels is not None and name in fastpath._COMPILED_ACTIVATIONS:
+        return fastpath._COMPILED_ACTIVATIONS[name]
     return {"identity": fastpath._Identity, "relu": fastpath._Relu, "tanh": fastpath._Tanh,
             "sigmoid": fastpath._Sigmoid, "leaky_relu": fastpath._LeakyRelu,
-            "elu": fastpath._Elu}.get(name, fastpath._GenericActivation)
+            "elu": fastpath._Elu, "gelu": fastpath._Gelu,
+            "softplus": fastpath._Softplus}.get(name, fastpath._GenericActivation)
 
 
 def expected_output_gradient(cfg):
@@ -292,7 +291,7 @@ def assert_kernels(cfg, record) -> None:
     runner = runners[-1]
     for _, plan, *_ in runner.batches:
         kinds = [type(layer.activation) for layer in plan.hidden]
-        assert kinds == [in_place_kernel(name) for name in cfg["hidden"]]
+        assert kinds == [expected_activation_kernel(name) for name in cfg["hidden"]]
         assert type(plan.output_gradient) is expected_output_gradient(cfg)
     assert type(runner.optimizer_step) is expected_step(runner.optimizer)
     if cfg["chunk_batches"] is not None:
@@ -398,12 +397,13 @@ def test_fast_path_matches_generic_runner(monkeypatch, cfg):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("name", ["relu", "leaky_relu", "elu", "tanh", "sigmoid"])
-def test_in_place_activations_give_the_generic_values(name, dtype):
+@pytest.mark.parametrize("name", ["relu", "leaky_relu", "elu", "tanh", "sigmoid", "gelu",
+                                  "softplus"])
+def test_numpy_activation_kernels_give_the_generic_values(name, dtype):
     """On one layer's buffers, special values included (-0, +-inf, NaN, z = -100 where
     exp(-z) overflows): the generic forward and backward, up to an ulp or two (sigmoid
     uses 1 / (1 + exp(-z)), the generic formula its stable form), the ones and the zero
-    column kept."""
+    column kept (gelu and softplus keep z in a buffer of its own)."""
     from mlpx.activations import get_activation
 
     specials = [0.0, -0.0, np.inf, -np.inf, np.nan, -100.0, 100.0, 1e-30, -1e-30, 1.0, -1.0]
@@ -411,14 +411,17 @@ def test_in_place_activations_give_the_generic_values(name, dtype):
     z = np.concatenate([specials, rng.normal(size=37) * 3]).astype(dtype).reshape(4, 12)
     grad_a = rng.normal(size=z.shape).astype(dtype)
     activation = get_activation(name)
-    kernel = in_place_kernel(name)(np.dtype(dtype))
+    kernel = expected_activation_kernel(name)(np.dtype(dtype))
     out_aug = np.ones((4, 13), dtype=dtype)
     out_aug[:, :-1] = z
     grad_full = np.zeros_like(out_aug)
     grad_full[:, :-1] = grad_a
     block = np.zeros((2, 12), dtype=dtype)
-    layer = fastpath._DenseStep(block, block, None, out_aug, out_aug[:, :-1], grad_full, None,
-                                kernel, kernel.scratch(4, 12, np.dtype(dtype)))
+    z_aug = None if kernel.in_place else np.zeros_like(out_aug)
+    if z_aug is not None:
+        z_aug[:, :-1] = z
+    layer = fastpath._DenseStep(block, block, None, out_aug, z_aug, grad_full, None, kernel,
+                                kernel.scratch(4, 12, np.dtype(dtype)))
     with np.errstate(all="ignore"):
         a = activation.forward(z, xp=np)
         grad_z = activation.backward(z, a, grad_a, xp=np)

@@ -5,13 +5,13 @@ Adam in one C pass (reference: ``_AdamStep``, nine NumPy calls, whose reference 
 ``Optimizer.update_`` in ``tests/test_fastpath.py``) and ``_CompiledSGDStep`` SGD
 (references: ``_SGDStep`` and ``_MomentumStep``), both with an optional L2 gradient on
 given ranges of parameters (reference: the NumPy kernel on ``grad + l2 * param``),
-``_CompiledRelu``, ``_CompiledLeakyRelu``, ``_CompiledTanh`` and ``_CompiledSigmoid`` the
-hidden activations and their gradients (references: ``_Relu``, ``_LeakyRelu``, ``_Tanh``
-and ``_Sigmoid``, NumPy's ufuncs), ``take_rows_`` the gather of a batch's rows of X (reference:
-``X[rows]``), and ``shift_by_max_`` with ``softmax_minus_targets_`` the softmax
-cross-entropy gradient (reference: ``_SoftmaxCrossEntropyGradient``, seven NumPy calls).
-NumPy-only tests: they run in the numpy session. In CI (``CI`` set) the extension must
-have been built.
+the ``_COMPILED_ACTIVATIONS`` of ``mlpx._numpy_fastpath`` the hidden activations and their
+gradients (references: the NumPy kernels of ``_NUMPY_ACTIVATIONS``, NumPy's ufuncs, and
+for the C passes of gelu and softplus the generic formulas of ``mlpx.activations``),
+``take_rows_`` the gather of a batch's rows of X (reference: ``X[rows]``), and
+``shift_by_max_`` with ``softmax_minus_targets_`` the softmax cross-entropy gradient
+(reference: ``_SoftmaxCrossEntropyGradient``, seven NumPy calls). NumPy-only tests: they
+run in the numpy session. In CI (``CI`` set) the extension must have been built.
 """
 
 from __future__ import annotations
@@ -324,37 +324,73 @@ def test_compiled_elementwise_kernels_are_bitwise_their_numpy_formulas(shape, dt
             "tanh_grad_": other * (one - x * x),
             "sigmoid_grad_": other * ((one - x) * x),
             "leaky_relu_grad_": np.where(x > 0, other, other * slope),
+            "elu_grad_": other * (np.minimum(x, 0 * one) + one),
+            "elu_add_": np.maximum(x, 0 * one) + other,
         }
         for name, reference in expected.items():
             target = (other if name.endswith("grad_") else x).copy()
-            args = (target, x) if name.endswith("grad_") else (target,)
+            args = ((target, x) if name.endswith("grad_") else
+                    (target, other.copy()) if name == "elu_add_" else (target,))
             getattr(kernels, name)(*args, *((0.01,) if "leaky" in name else ()))
             _same_bits(target, reference)
 
 
+@needs_kernels
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1,), (7,), (32, 17), (256, 513)])
+def test_compiled_gelu_and_softplus_kernels_are_bitwise_the_generic_formulas(shape, dtype):
+    """Each C pass against the generic activation's own expression (mlpx.activations,
+    Python float constants and all) on special values, t and e as the forward makes them."""
+    from mlpx import activations
+
+    z, grad = _relu_inputs(shape, dtype, seed=7), _relu_inputs(shape, dtype, seed=8)[::-1]
+    with np.errstate(all="ignore"):
+        inner = activations._GELU_C * (z + activations._GELU_CUBIC * z * z * z)
+        t = np.tanh(inner)
+        e = np.exp(-np.abs(z))
+        log_term = np.log1p(e)
+        expected = {
+            "gelu_inner_": ((), inner),
+            "gelu_": ((t,), activations.gelu(z, xp=np)),
+            "gelu_grad_": ((t,), grad * activations.gelu_derivative(z, None, xp=np)),
+            "negative_abs_": ((), -np.abs(z)),
+            "softplus_add_": ((), activations.softplus(z, xp=np)),
+            "softplus_grad_": ((e,), grad * activations.sigmoid(z, xp=np)),
+        }
+        for name, (extra, reference) in expected.items():
+            target = {"gelu_grad_": grad, "softplus_grad_": grad,
+                      "softplus_add_": log_term}.get(name, np.empty_like(z)).copy()
+            getattr(kernels, name)(target, z, *extra)
+            assert target.dtype == dtype
+            _same_bits(target, reference)
+
+
 def _layer(activation, z, grad_a):
-    """A hidden layer's buffers with ``z`` beside its ones and ``grad_a`` beside zeros."""
+    """A hidden layer's buffers with ``z`` beside its ones (or beside zeros, in a buffer of
+    its own for the activations that keep it) and ``grad_a`` beside zeros."""
     n_rows, units = z.shape
     out_aug = np.ones((n_rows, units + 1), dtype=z.dtype)
     out_aug[:, :-1] = z
+    z_aug = None if activation.in_place else np.zeros_like(out_aug)
+    if z_aug is not None:
+        z_aug[:, :-1] = z
     grad_full = np.zeros_like(out_aug)
     grad_full[:, :-1] = grad_a
     block = np.zeros((2, units), dtype=z.dtype)
-    return _numpy_fastpath._DenseStep(block, block, None, out_aug, out_aug[:, :-1], grad_full,
-                                      None, activation,
-                                      activation.scratch(n_rows, units, z.dtype))
+    return _numpy_fastpath._DenseStep(block, block, None, out_aug, z_aug, grad_full, None,
+                                      activation, activation.scratch(n_rows, units, z.dtype))
 
 
 @needs_kernels
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(1, 1), (7, 3), (32, 16), (256, 512)])
-@pytest.mark.parametrize("name", ["relu", "leaky_relu", "tanh", "sigmoid"])
+@pytest.mark.parametrize("name", sorted(_numpy_fastpath._COMPILED_ACTIVATIONS))
 def test_compiled_hidden_activations_are_bitwise_the_numpy_ones(name, shape, dtype):
     """Forward and backward on a layer's buffers: the same bits, the ones and the zero
     column kept (z down to -1e30, where exp(-z) overflows, and NaN)."""
     z, grad_a = _relu_inputs(shape, dtype, seed=5), _relu_inputs(shape, dtype, seed=6)
     compiled = _layer(_numpy_fastpath._COMPILED_ACTIVATIONS[name](dtype), z, grad_a)
-    reference = _layer(_numpy_fastpath._IN_PLACE_ACTIVATIONS[name](dtype), z, grad_a)
+    reference = _layer(_numpy_fastpath._NUMPY_ACTIVATIONS[name](dtype), z, grad_a)
     with np.errstate(all="ignore"):
         for layer in (compiled, reference):
             layer.activation.forward(layer)
@@ -367,7 +403,8 @@ def test_compiled_hidden_activations_are_bitwise_the_numpy_ones(name, shape, dty
 
 @needs_kernels
 @pytest.mark.parametrize("hidden", [("tanh", "sigmoid"), ("leaky_relu", "tanh"),
-                                    ("sigmoid", "leaky_relu")])
+                                    ("sigmoid", "leaky_relu"), ("gelu", "softplus"),
+                                    ("softplus", "elu"), ("elu", "gelu")])
 def test_fits_with_compiled_activations_are_bitwise_the_pure_numpy_fit(monkeypatch, hidden):
     """Whole float32 fits (shuffling, a short last batch): the same weights and history."""
     X, y = mlpx.datasets.make_moons(200, noise=0.2, seed=1)
@@ -401,7 +438,52 @@ def test_the_maps_check_their_arguments(name):
 
 
 @needs_kernels
-@pytest.mark.parametrize("name", ["tanh_grad_", "sigmoid_grad_", "leaky_relu_grad_"])
+@pytest.mark.parametrize("name, names", [("gelu_inner_", ("t", "z")),
+                                         ("gelu_", ("a", "z", "t")),
+                                         ("gelu_grad_", ("grad", "z", "t")),
+                                         ("negative_abs_", ("e", "z")),
+                                         ("softplus_add_", ("a", "z")),
+                                         ("softplus_grad_", ("grad", "z", "e")),
+                                         ("elu_add_", ("x", "negative_part"))])
+def test_the_elementwise_kernels_check_every_array(name, names):
+    """Arguments counted, each array's dtype, size and layout checked, and the written one
+    sharing no memory with those read."""
+    kernel = getattr(kernels, name)
+    n_arrays = len(names)
+    arrays = [np.zeros(4, dtype=np.float32) for _ in names]
+    with pytest.raises(TypeError, match=f"{name} takes {n_arrays} arguments"):
+        kernel(*arrays[:-1])
+    with pytest.raises(TypeError, match=f"{name}: {names[0]} must be float32 or float64"):
+        kernel(np.zeros(4, dtype=np.int64), *arrays[1:])
+    read_only = np.zeros(4, dtype=np.float32)
+    read_only.flags.writeable = False
+    with pytest.raises(TypeError, match=f"{name}: {names[0]} must be a C-contiguous, writable"):
+        kernel(read_only, *arrays[1:])
+    for k in range(1, n_arrays):
+        wrong = list(arrays)
+        wrong[k] = np.zeros(4, dtype=np.float64)
+        with pytest.raises(ValueError, match=f"{name}: {names[k]} must have {names[0]}'s "
+                                             "dtype and size"):
+            kernel(*wrong)
+        wrong[k] = np.zeros(5, dtype=np.float32)
+        with pytest.raises(ValueError, match="dtype and size"):
+            kernel(*wrong)
+        wrong[k] = np.zeros((4, 4), dtype=np.float32)[:, :1]
+        with pytest.raises(TypeError, match=f"{name}: {names[k]} must be a C-contiguous"):
+            kernel(*wrong)
+        both = np.zeros(8, dtype=np.float32)
+        shared = list(arrays)
+        shared[0], shared[k] = both[:4], both[2:6]
+        with pytest.raises(ValueError, match=f"{name}: {names[0]} and {names[k]} share memory"):
+            kernel(*shared)
+    if n_arrays == 3:
+        kernel(arrays[0], arrays[1], arrays[1])  # two inputs may be one array
+    kernel(*[np.zeros(0, dtype=np.float32) for _ in names])  # no-op
+
+
+@needs_kernels
+@pytest.mark.parametrize("name", ["tanh_grad_", "sigmoid_grad_", "leaky_relu_grad_",
+                                  "elu_grad_"])
 def test_the_gradients_check_their_arguments(name):
     extra = (0.01,) if name == "leaky_relu_grad_" else ()
     kernel = getattr(kernels, name)
