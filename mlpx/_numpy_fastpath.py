@@ -71,12 +71,18 @@ def _scalar(value: float, dtype):
 
 class _Identity:
     in_place = True  # a is z: the GEMM writes straight into a
+    #: How many (n_rows, units + 1) buffers of the layer's dtype the kernel needs.
+    BUFFERS = 0
 
     def __init__(self, dtype=np.float64) -> None:
         self.zero, self.one = _scalar(0, dtype), _scalar(1, dtype)
 
     def scratch(self, n_rows: int, units: int, dtype):
-        return None
+        """None, one buffer, or ``BUFFERS`` of them stacked along a first axis."""
+        if self.BUFFERS == 0:
+            return None
+        shape = (n_rows, units + 1) if self.BUFFERS == 1 else (self.BUFFERS, n_rows, units + 1)
+        return np.empty(shape, dtype=dtype)
 
     def forward(self, layer) -> None:
         pass
@@ -98,12 +104,22 @@ class _Relu(_Identity):
         np.multiply(layer.grad_full, mask, out=layer.grad_full)
 
 
-class _CompiledRelu(_Identity):
-    """``_Relu``'s two operations, each one C pass (``mlpx._kernels``; the same bits)."""
+class _Compiled:
+    """Binds the ``mlpx._kernels`` functions named in ``KERNELS`` as attributes of the same
+    names (a mixin of the compiled activation kernels, before their NumPy class)."""
+
+    KERNELS: tuple[str, ...] = ()
 
     def __init__(self, dtype=np.float64) -> None:
         super().__init__(dtype)
-        self.relu_, self.relu_grad_ = _compiled.kernels.relu_, _compiled.kernels.relu_grad_
+        for name in self.KERNELS:
+            setattr(self, name, getattr(_compiled.kernels, name))
+
+
+class _CompiledRelu(_Compiled, _Identity):
+    """``_Relu``'s two operations, each one C pass (``mlpx._kernels``; the same bits)."""
+
+    KERNELS = ("relu_", "relu_grad_")
 
     def forward(self, layer):
         self.relu_(layer.out_aug)
@@ -113,8 +129,7 @@ class _CompiledRelu(_Identity):
 
 
 class _Tanh(_Identity):
-    def scratch(self, n_rows, units, dtype):
-        return np.empty((n_rows, units + 1), dtype=dtype)
+    BUFFERS = 1
 
     def forward(self, layer):
         np.tanh(layer.out_aug, out=layer.out_aug)
@@ -127,15 +142,10 @@ class _Tanh(_Identity):
         np.multiply(layer.grad_full, derivative, out=layer.grad_full)
 
 
-class _CompiledTanh(_Tanh):
+class _CompiledTanh(_Compiled, _Tanh):
     """``_Tanh``'s backward as one C pass (``tanh_grad_``; the same bits)."""
 
-    def __init__(self, dtype=np.float64) -> None:
-        super().__init__(dtype)
-        self.tanh_grad_ = _compiled.kernels.tanh_grad_
-
-    def scratch(self, n_rows, units, dtype):
-        return None
+    KERNELS, BUFFERS = ("tanh_grad_",), 0
 
     def backward(self, layer):
         self.tanh_grad_(layer.grad_full, layer.out_aug)
@@ -161,17 +171,11 @@ class _Sigmoid(_Tanh):
         np.multiply(layer.grad_full, derivative, out=layer.grad_full)
 
 
-class _CompiledSigmoid(_Sigmoid):
+class _CompiledSigmoid(_Compiled, _Sigmoid):
     """``_Sigmoid`` with ``1 / (e + 1)`` after NumPy's exp and the backward as one C pass
     each (``logistic_``, ``sigmoid_grad_``; the same bits)."""
 
-    def __init__(self, dtype=np.float64) -> None:
-        super().__init__(dtype)
-        self.logistic_ = _compiled.kernels.logistic_
-        self.sigmoid_grad_ = _compiled.kernels.sigmoid_grad_
-
-    def scratch(self, n_rows, units, dtype):
-        return None
+    KERNELS, BUFFERS = ("logistic_", "sigmoid_grad_"), 0
 
     def forward(self, layer):
         np.negative(layer.out_aug, out=layer.out_aug)
@@ -193,13 +197,12 @@ class _LeakyRelu(_Identity):
     ``np.maximum`` with a 0-d operand 3 times slower than with an array.
     """
 
+    BUFFERS = 1
+
     def __init__(self, dtype=np.float64) -> None:
         super().__init__(dtype)
         self.slope = _scalar(LEAKY_RELU_SLOPE, dtype)
         self.one_minus_slope = self.one - self.slope
-
-    def scratch(self, n_rows, units, dtype):
-        return np.empty((n_rows, units + 1), dtype=dtype)
 
     def forward(self, layer):
         scaled = layer.scratch
@@ -214,18 +217,15 @@ class _LeakyRelu(_Identity):
         np.multiply(layer.grad_full, factor, out=layer.grad_full)
 
 
-class _CompiledLeakyRelu(_LeakyRelu):
+class _CompiledLeakyRelu(_Compiled, _LeakyRelu):
     """``_LeakyRelu`` as one C pass each way (``leaky_relu_``, ``leaky_relu_grad_``, which
     reads ``a > 0``, true exactly where ``z > 0``; the same bits)."""
 
+    KERNELS, BUFFERS = ("leaky_relu_", "leaky_relu_grad_"), 0
+
     def __init__(self, dtype=np.float64) -> None:
         super().__init__(dtype)
-        self.leaky_relu_ = _compiled.kernels.leaky_relu_
-        self.leaky_relu_grad_ = _compiled.kernels.leaky_relu_grad_
         self.slope = float(self.slope)  # rounded to dtype: the kernels round it back exactly
-
-    def scratch(self, n_rows, units, dtype):
-        return None
 
     def forward(self, layer):
         self.leaky_relu_(layer.out_aug, self.slope)
@@ -242,8 +242,7 @@ class _Elu(_Identity):
     and the factor is 0 + 1; elsewhere it adds expm1(z) to +0 and the factor is a + 1.
     """
 
-    def scratch(self, n_rows, units, dtype):
-        return np.empty((n_rows, units + 1), dtype=dtype)
+    BUFFERS = 1
 
     def forward(self, layer):
         negative_part = layer.scratch
@@ -259,13 +258,11 @@ class _Elu(_Identity):
         np.multiply(layer.grad_full, factor, out=layer.grad_full)
 
 
-class _CompiledElu(_Elu):
+class _CompiledElu(_Compiled, _Elu):
     """``_Elu`` with its last pass forward and its backward one C pass each (``elu_add_``
     after NumPy's expm1, ``elu_grad_``; the same bits)."""
 
-    def __init__(self, dtype=np.float64) -> None:
-        super().__init__(dtype)
-        self.elu_add_, self.elu_grad_ = _compiled.kernels.elu_add_, _compiled.kernels.elu_grad_
+    KERNELS = ("elu_add_", "elu_grad_")
 
     def forward(self, layer):
         negative_part = layer.scratch
@@ -287,15 +284,13 @@ class _Gelu(_Identity):
     """
 
     in_place = False
+    BUFFERS = 3  # t and two work buffers
 
     def __init__(self, dtype=np.float64) -> None:
         super().__init__(dtype)
         self.half, self.gelu_c = _scalar(0.5, dtype), _scalar(_GELU_C, dtype)
         self.cubic = _scalar(_GELU_CUBIC, dtype)
         self.three_cubic = _scalar(3.0 * _GELU_CUBIC, dtype)  # as gelu_derivative's 3.0 * K
-
-    def scratch(self, n_rows, units, dtype):
-        return np.empty((3, n_rows, units + 1), dtype=dtype)  # t and two work buffers
 
     def forward(self, layer):
         z, (t, half_z, _) = layer.z_aug, layer.scratch
@@ -327,18 +322,11 @@ class _Gelu(_Identity):
         np.multiply(layer.grad_full, work, out=layer.grad_full)
 
 
-class _CompiledGelu(_Gelu):
+class _CompiledGelu(_Compiled, _Gelu):
     """``_Gelu`` with one C pass before and after NumPy's tanh, and one for the backward
     (``gelu_inner_``, ``gelu_``, ``gelu_grad_``; the same bits)."""
 
-    def __init__(self, dtype=np.float64) -> None:
-        super().__init__(dtype)
-        kernels = _compiled.kernels
-        self.gelu_inner_, self.gelu_, self.gelu_grad_ = (kernels.gelu_inner_, kernels.gelu_,
-                                                         kernels.gelu_grad_)
-
-    def scratch(self, n_rows, units, dtype):
-        return np.empty((n_rows, units + 1), dtype=dtype)  # t
+    KERNELS, BUFFERS = ("gelu_inner_", "gelu_", "gelu_grad_"), 1  # t
 
     def forward(self, layer):
         t = layer.scratch
@@ -360,9 +348,7 @@ class _Softplus(_Identity):
     """
 
     in_place = False
-
-    def scratch(self, n_rows, units, dtype):
-        return np.empty((2, n_rows, units + 1), dtype=dtype)  # e and a work buffer
+    BUFFERS = 2  # e and a work buffer
 
     def forward(self, layer):
         z, (e, positive_part) = layer.z_aug, layer.scratch
@@ -383,18 +369,11 @@ class _Softplus(_Identity):
         np.multiply(layer.grad_full, sigmoid, out=layer.grad_full)
 
 
-class _CompiledSoftplus(_Softplus):
+class _CompiledSoftplus(_Compiled, _Softplus):
     """``_Softplus`` with a C pass around NumPy's exp and log1p, and one for the backward
     (``negative_abs_``, ``softplus_add_``, ``softplus_grad_``; the same bits)."""
 
-    def __init__(self, dtype=np.float64) -> None:
-        super().__init__(dtype)
-        kernels = _compiled.kernels
-        self.negative_abs_, self.softplus_add_, self.softplus_grad_ = (
-            kernels.negative_abs_, kernels.softplus_add_, kernels.softplus_grad_)
-
-    def scratch(self, n_rows, units, dtype):
-        return np.empty((n_rows, units + 1), dtype=dtype)  # e
+    KERNELS, BUFFERS = ("negative_abs_", "softplus_add_", "softplus_grad_"), 1  # e
 
     def forward(self, layer):
         e = layer.scratch

@@ -402,8 +402,8 @@ def test_fast_path_matches_generic_runner(monkeypatch, cfg):
 def test_numpy_activation_kernels_give_the_generic_values(name, dtype):
     """On one layer's buffers, special values included (-0, +-inf, NaN, z = -100 where
     exp(-z) overflows): the generic forward and backward, up to an ulp or two (sigmoid
-    uses 1 / (1 + exp(-z)), the generic formula its stable form), the ones and the zero
-    column kept (gelu and softplus keep z in a buffer of its own)."""
+    uses 1 / (1 + exp(-z)), the generic formula its stable form; gelu and softplus, which
+    keep z in a buffer of its own, exactly), the ones and the zero column kept."""
     from mlpx.activations import get_activation
 
     specials = [0.0, -0.0, np.inf, -np.inf, np.nan, -100.0, 100.0, 1e-30, -1e-30, 1.0, -1.0]
@@ -427,6 +427,9 @@ def test_numpy_activation_kernels_give_the_generic_values(name, dtype):
         grad_z = activation.backward(z, a, grad_a, xp=np)
         kernel.forward(layer)
         kernel.backward(layer)
+    if name in ("gelu", "softplus"):  # the generic operations, one for one
+        np.testing.assert_array_equal(layer.a, a)
+        np.testing.assert_array_equal(layer.grad_a, grad_z)
     tolerance = {"rtol": 4 * np.finfo(dtype).eps, "atol": 1e-300 if dtype == "float64" else 1e-38}
     np.testing.assert_allclose(layer.a, a, **tolerance)
     np.testing.assert_allclose(layer.grad_a, grad_z, **tolerance)
