@@ -1,8 +1,9 @@
 """Training benchmark: a complete fit as a multiple of its GEMM floor, mlpx vs sklearn and torch.
 
-Every contender trains the same float32 network (relu hidden layers, or tanh or sigmoid
-with ``--activation``; softmax output with categorical cross-entropy; Adam, lr 1e-3,
-betas (0.9, 0.999), eps 1e-8, no L2, shuffled every epoch) on the same NumPy data. The
+Every contender trains the same float32 network (relu hidden layers, or tanh, sigmoid,
+gelu or softplus with ``--activation``, scikit-learn having no gelu or softplus; softmax
+output with categorical cross-entropy; Adam, lr 1e-3, betas (0.9, 0.999), eps 1e-8, no L2,
+shuffled every epoch) on the same NumPy data. The
 "GEMM floor" runs only the matrix products those training steps need (forward ``X @ W``
 per layer, ``dW = X^T @ dZ`` per layer and ``dX = dZ @ W^T`` for every layer but the
 first) with ``matmul(out=)`` on preallocated arrays, for exactly the steps the fit takes
@@ -24,6 +25,7 @@ round-robin after a discarded warm-up round; tables give medians.
     python benchmarks/bench_train.py --contenders floor,mlpx,mlpx-l2,sklearn-l2  # alpha=1e-4
     python benchmarks/bench_train.py --contenders floor,sklearn,mlpx-sklearn  # drop-in estimator
     python benchmarks/bench_train.py --activation tanh --no-scaling   # tanh hidden layers
+    python benchmarks/bench_train.py --activation gelu --no-scaling   # mlpx and torch only
     python benchmarks/bench_train.py --backend cupy          # GPU: cuBLAS floor, adds "large"
 """
 
@@ -76,9 +78,11 @@ LIBRARY = {"mlpx": "mlpx", "mlpx-numpy": "mlpx", "mlpx-l2": "mlpx", "sklearn": "
 #: scikit-learn's default L2 coefficient (MLPClassifier's alpha), for the *-l2 contenders
 L2_ALPHA = 1e-4
 # mlpx contenders that train on mlpx's torch backend (on CUDA in the CuPy mode)
-#: The hidden activations every contender has, by mlpx's names.
+#: The hidden activations, by mlpx's names: scikit-learn's names for them, and torch's
+#: modules with their arguments (mlpx's gelu is the tanh approximation).
 SKLEARN_ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "sigmoid": "logistic"}
-TORCH_ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid"}
+TORCH_ACTIVATIONS = {"relu": ("ReLU", {}), "tanh": ("Tanh", {}), "sigmoid": ("Sigmoid", {}),
+                     "gelu": ("GELU", {"approximate": "tanh"}), "softplus": ("Softplus", {})}
 MLPX_ON_TORCH = {"mlpx-torch": "highest", "mlpx-bf16": "bfloat16"}
 WATCHED_MODULES = ("mlpx", "sklearn", "torch", "cupy")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -112,8 +116,9 @@ class Config:
         ``"train"`` where all samples are trained on (digits).
     test_note : str
         Where the accuracy comes from, in words.
-    hidden_activation : {"relu", "tanh", "sigmoid"}
-        Every hidden layer's (scikit-learn calls sigmoid "logistic").
+    hidden_activation : {"relu", "tanh", "sigmoid", "gelu", "softplus"}
+        Every hidden layer's (scikit-learn calls sigmoid "logistic" and has no gelu or
+        softplus).
     """
 
     name: str
@@ -181,7 +186,7 @@ def make_configs(quick: bool, backend: str,
     quick : bool
     backend : {"numpy", "cupy"}
         ``"cupy"`` adds the ``large`` config.
-    hidden_activation : {"relu", "tanh", "sigmoid"}
+    hidden_activation : {"relu", "tanh", "sigmoid", "gelu", "softplus"}
 
     Returns
     -------
@@ -496,9 +501,10 @@ def run_sklearn(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, 
 def _torch_network(torch: Any, sizes: list[int], activation: str = "relu") -> Any:
     """``nn.Sequential`` of Linear layers and ``activation`` between them, ending in logits."""
     layers: list[Any] = []
-    nonlinearity = getattr(torch.nn, TORCH_ACTIVATIONS[activation])
+    module_name, arguments = TORCH_ACTIVATIONS[activation]
+    nonlinearity = getattr(torch.nn, module_name)
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        layers += [torch.nn.Linear(fan_in, fan_out), nonlinearity()]
+        layers += [torch.nn.Linear(fan_in, fan_out), nonlinearity(**arguments)]
     return torch.nn.Sequential(*layers[:-1])
 
 
@@ -1072,8 +1078,9 @@ def build_parser() -> argparse.ArgumentParser:
                         type=lambda t: _names(t, contenders, "--contenders"),
                         help=f"comma-separated from {','.join(contenders)} (default all but "
                              "torch-foreach and mlpx-numpy; no sklearn on cupy)")
-    parser.add_argument("--activation", choices=tuple(SKLEARN_ACTIVATIONS), default="relu",
-                        help="every hidden layer's activation (default relu)")
+    parser.add_argument("--activation", choices=tuple(TORCH_ACTIVATIONS), default="relu",
+                        help="every hidden layer's activation (default relu; gelu and "
+                             "softplus without the scikit-learn contenders)")
     parser.add_argument("--repeats", type=int, default=None,
                         help="measured rounds (default 7, 2 with --quick)")
     parser.add_argument("--warmup", type=int, default=1, help="discarded rounds (default 1)")
@@ -1113,8 +1120,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.configs = list(all_configs)
     if "large" in args.configs and args.backend != "cupy":
         parser.error("the 'large' config needs --backend cupy")
+    needs_sklearn = [name for name in args.contenders or ()
+                     if LIBRARY.get(name) == "sklearn"]
+    if args.activation not in SKLEARN_ACTIVATIONS and needs_sklearn:
+        parser.error(f"--activation {args.activation}: scikit-learn's MLPClassifier has no "
+                     f"{args.activation}; drop {','.join(needs_sklearn)} from --contenders")
     if args.contenders is None:
-        args.contenders = list(GPU_CONTENDERS if args.backend == "cupy" else CPU_CONTENDERS)
+        args.contenders = [name for name in (GPU_CONTENDERS if args.backend == "cupy"
+                                             else CPU_CONTENDERS)
+                           if args.activation in SKLEARN_ACTIVATIONS
+                           or LIBRARY.get(name) != "sklearn"]
     if args.scaling is None:
         args.scaling = "mnist" in args.configs
     return args

@@ -157,10 +157,11 @@ def _run_moons_worker(bench, contender: str, activation: str = "relu") -> tuple[
     return task, bench.WORKERS[contender](task, data)
 
 
-@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
-def test_every_contender_can_train_tanh_or_sigmoid_hidden_layers(bench, monkeypatch,
-                                                                   activation):
-    """--activation reaches mlpx's, scikit-learn's and torch's networks, and the report."""
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "gelu", "softplus"])
+def test_every_contender_can_train_the_hidden_activation_asked_for(bench, monkeypatch,
+                                                                     activation):
+    """--activation reaches mlpx's, scikit-learn's (where it has it) and torch's networks,
+    and the report."""
     import mlpx
 
     built = []
@@ -173,7 +174,8 @@ def test_every_contender_can_train_tanh_or_sigmoid_hidden_layers(bench, monkeypa
     monkeypatch.setattr(mlpx.MLP, "__init__", recording_init)
     _, result = _run_moons_worker(bench, "mlpx", activation)
     assert built == [[activation, activation, "softmax"]] and result["epochs_run"] == 2
-    if importlib.util.find_spec("sklearn") is not None:
+    in_sklearn = activation in bench.SKLEARN_ACTIVATIONS
+    if in_sklearn and importlib.util.find_spec("sklearn") is not None:
         _, result = _run_moons_worker(bench, "sklearn", activation)
         assert result["epochs_run"] == 2
     if importlib.util.find_spec("torch") is not None:
@@ -181,12 +183,25 @@ def test_every_contender_can_train_tanh_or_sigmoid_hidden_layers(bench, monkeypa
 
         network = bench._torch_network(torch, [2, 16, 8, 2], activation)
         kinds = [type(layer).__name__ for layer in network]
-        assert kinds == ["Linear", bench.TORCH_ACTIVATIONS[activation]] * 2 + ["Linear"]
+        assert kinds == ["Linear", bench.TORCH_ACTIVATIONS[activation][0]] * 2 + ["Linear"]
+        if activation == "gelu":
+            assert network[1].approximate == "tanh"  # mlpx's gelu
+            z = torch.linspace(-6, 6, 101, dtype=torch.float64)
+            expected = mlpx.activations.gelu(z.numpy(), xp=np)
+            np.testing.assert_allclose(network[1](z).numpy(), expected, rtol=1e-12,
+                                       atol=1e-15)
+        _, result = _run_moons_worker(bench, "torch-fused", activation)
+        assert result["epochs_run"] == 2
     args = bench.parse_args(["--activation", activation, "--configs", "moons"])
+    assert ("sklearn" in args.contenders) == in_sklearn
+    assert "torch-fused" in args.contenders and "mlpx" in args.contenders
     config = bench.make_configs(False, "numpy", args.activation)["moons"]
     assert config.describe().startswith(f"2-16-8-2 {activation}, batch 32")
     with pytest.raises(SystemExit):
         bench.parse_args(["--activation", "elu"])
+    if not in_sklearn:
+        with pytest.raises(SystemExit):
+            bench.parse_args(["--activation", activation, "--contenders", "mlpx,mlpx-sklearn"])
 
 
 def test_the_drop_in_estimator_runs_the_sklearn_call_with_mlpx(bench):
