@@ -1,7 +1,7 @@
 """Training benchmark: a complete fit as a multiple of its GEMM floor, mlpx vs sklearn and torch.
 
-Every contender trains the same float32 network (relu hidden layers, or tanh, sigmoid,
-gelu or softplus with ``--activation``, scikit-learn having no gelu or softplus; softmax
+Every contender trains the same float32 network (relu hidden layers, or another of mlpx's
+hidden activations with ``--activation``, scikit-learn having only tanh and sigmoid; softmax
 output with categorical cross-entropy; Adam, lr 1e-3, betas (0.9, 0.999), eps 1e-8, no L2,
 shuffled every epoch) on the same NumPy data. The
 "GEMM floor" runs only the matrix products those training steps need (forward ``X @ W``
@@ -25,7 +25,7 @@ round-robin after a discarded warm-up round; tables give medians.
     python benchmarks/bench_train.py --contenders floor,mlpx,mlpx-l2,sklearn-l2  # alpha=1e-4
     python benchmarks/bench_train.py --contenders floor,sklearn,mlpx-sklearn  # drop-in estimator
     python benchmarks/bench_train.py --activation tanh --no-scaling   # tanh hidden layers
-    python benchmarks/bench_train.py --activation gelu --no-scaling   # mlpx and torch only
+    python benchmarks/bench_train.py --activation gelu --no-scaling   # no scikit-learn
     python benchmarks/bench_train.py --backend cupy          # GPU: cuBLAS floor, adds "large"
 """
 
@@ -79,9 +79,11 @@ LIBRARY = {"mlpx": "mlpx", "mlpx-numpy": "mlpx", "mlpx-l2": "mlpx", "sklearn": "
 L2_ALPHA = 1e-4
 # mlpx contenders that train on mlpx's torch backend (on CUDA in the CuPy mode)
 #: The hidden activations, by mlpx's names: scikit-learn's names for them, and torch's
-#: modules with their arguments (mlpx's gelu is the tanh approximation).
+#: modules with mlpx's parameters (its gelu is the tanh approximation).
 SKLEARN_ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "sigmoid": "logistic"}
 TORCH_ACTIVATIONS = {"relu": ("ReLU", {}), "tanh": ("Tanh", {}), "sigmoid": ("Sigmoid", {}),
+                     "leaky_relu": ("LeakyReLU", {"negative_slope": 0.01}),
+                     "elu": ("ELU", {"alpha": 1.0}),
                      "gelu": ("GELU", {"approximate": "tanh"}), "softplus": ("Softplus", {})}
 MLPX_ON_TORCH = {"mlpx-torch": "highest", "mlpx-bf16": "bfloat16"}
 WATCHED_MODULES = ("mlpx", "sklearn", "torch", "cupy")
@@ -116,9 +118,9 @@ class Config:
         ``"train"`` where all samples are trained on (digits).
     test_note : str
         Where the accuracy comes from, in words.
-    hidden_activation : {"relu", "tanh", "sigmoid", "gelu", "softplus"}
-        Every hidden layer's (scikit-learn calls sigmoid "logistic" and has no gelu or
-        softplus).
+    hidden_activation : {"relu", "tanh", "sigmoid", "leaky_relu", "elu", "gelu", "softplus"}
+        Every hidden layer's (scikit-learn calls sigmoid "logistic" and has only relu, tanh
+        and sigmoid).
     """
 
     name: str
@@ -186,7 +188,7 @@ def make_configs(quick: bool, backend: str,
     quick : bool
     backend : {"numpy", "cupy"}
         ``"cupy"`` adds the ``large`` config.
-    hidden_activation : {"relu", "tanh", "sigmoid", "gelu", "softplus"}
+    hidden_activation : {"relu", "tanh", "sigmoid", "leaky_relu", "elu", "gelu", "softplus"}
 
     Returns
     -------
@@ -1079,8 +1081,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"comma-separated from {','.join(contenders)} (default all but "
                              "torch-foreach and mlpx-numpy; no sklearn on cupy)")
     parser.add_argument("--activation", choices=tuple(TORCH_ACTIVATIONS), default="relu",
-                        help="every hidden layer's activation (default relu; gelu and "
-                             "softplus without the scikit-learn contenders)")
+                        help="every hidden layer's activation (default relu; all but relu, "
+                             "tanh and sigmoid without the scikit-learn contenders)")
     parser.add_argument("--repeats", type=int, default=None,
                         help="measured rounds (default 7, 2 with --quick)")
     parser.add_argument("--warmup", type=int, default=1, help="discarded rounds (default 1)")
