@@ -1,14 +1,13 @@
 """Training benchmark: a complete fit as a multiple of its GEMM floor, mlpx vs sklearn and torch.
 
 Every contender trains the same float32 network (relu hidden layers, or another of mlpx's
-hidden activations with ``--activation``, scikit-learn having only tanh and sigmoid; softmax
-output with categorical cross-entropy; Adam, lr 1e-3, betas (0.9, 0.999), eps 1e-8, no L2,
-shuffled every epoch) on the same NumPy data. The
-"GEMM floor" runs only the matrix products those training steps need (forward ``X @ W``
-per layer, ``dW = X^T @ dZ`` per layer and ``dX = dZ @ W^T`` for every layer but the
-first) with ``matmul(out=)`` on preallocated arrays, for exactly the steps the fit takes
-(full batches plus the final partial one, every epoch). Its time is the bar every
-contender is measured against.
+hidden activations with ``--activation``, of which scikit-learn has only tanh and sigmoid;
+softmax output with categorical cross-entropy; Adam, lr 1e-3, betas (0.9, 0.999), eps 1e-8,
+no L2, shuffled every epoch) on the same NumPy data. The "GEMM floor" runs only the matrix
+products those training steps need (forward ``X @ W`` per layer, ``dW = X^T @ dZ`` per
+layer and ``dX = dZ @ W^T`` for every layer but the first) with ``matmul(out=)`` on
+preallocated arrays, for exactly the steps the fit takes (full batches plus the final
+partial one, every epoch). Its time is the bar every contender is measured against.
 
 Each (contender, config, repeat) runs in a fresh subprocess that imports only its own
 library, reads the data the parent saved as ``.npy`` files, times the whole fit call from
