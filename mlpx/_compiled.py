@@ -1,11 +1,11 @@
 """The optional compiled kernels (``mlpx._kernels``, built by ``setup.py`` from C).
 
 Where a C compiler was at hand when mlpx was installed, the NumPy fast path runs Adam's
-and SGD's steps (an L2 penalty's gradient included), the relu, leaky_relu, tanh and
-sigmoid hidden layers and their gradients, and the softmax and sigmoid cross-entropy
-gradients as one pass each over memory (besides NumPy's own ``exp`` and ``tanh``) instead
-of several NumPy calls, and gathers each batch's rows of X into its input
-buffer with a ``memcpy`` per row.
+and SGD's steps (an L2 penalty's gradient included), every hidden activation and its
+gradient (relu, leaky_relu, elu, tanh, sigmoid, gelu, softplus), and the softmax and
+sigmoid cross-entropy gradients as one pass each over memory (besides NumPy's own ``exp``,
+``expm1``, ``tanh`` and ``log1p``) instead of several NumPy calls, and gathers each batch's
+rows of X into its input buffer with a ``memcpy`` per row.
 They do the same float operations in the same order, so the results are the same bits
 (``tests/test_kernels.py``). Without the module, or with the environment variable
 ``MLPX_PURE_NUMPY`` set to anything but "", 0, false, no or off before mlpx is imported, the

@@ -244,10 +244,16 @@ class _Elu(_Identity):
 
     BUFFERS = 1
 
-    def forward(self, layer):
+    @staticmethod
+    def _negative_part(layer):
+        """expm1(min(z, 0)) in the scratch buffer: 0 where z > 0, beside the ones too."""
         negative_part = layer.scratch
         np.minimum(layer.out_aug, layer.zeros, out=negative_part)
-        np.expm1(negative_part, out=negative_part)  # 0 where z > 0, beside the ones too
+        np.expm1(negative_part, out=negative_part)
+        return negative_part
+
+    def forward(self, layer):
+        negative_part = self._negative_part(layer)
         np.maximum(layer.out_aug, layer.zeros, out=layer.out_aug)
         np.add(layer.out_aug, negative_part, out=layer.out_aug)
 
@@ -265,10 +271,7 @@ class _CompiledElu(_Compiled, _Elu):
     KERNELS = ("elu_add_", "elu_grad_")
 
     def forward(self, layer):
-        negative_part = layer.scratch
-        np.minimum(layer.out_aug, layer.zeros, out=negative_part)
-        np.expm1(negative_part, out=negative_part)
-        self.elu_add_(layer.out_aug, negative_part)
+        self.elu_add_(layer.out_aug, self._negative_part(layer))
 
     def backward(self, layer):
         self.elu_grad_(layer.grad_full, layer.out_aug)
