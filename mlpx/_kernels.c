@@ -1,5 +1,5 @@
 /*
- * mlpx._kernels: one-pass loops for the NumPy fast path: Adam's and SGD's steps, the hidden
+ * mlpx._kernels: one-pass loops for the NumPy fast path: the optimizers' steps, the hidden
  * activations and their gradients, the softmax cross-entropy gradient, the gather of a
  * batch's rows.
  *
@@ -17,8 +17,9 @@
  *     p = p - (m / (sqrt(v) + epsilon)) * step_size
  *
  * sgd_step does the same for SGD, with or without (Nesterov) momentum (SGD._apply, the
- * NumPy kernels _SGDStep and _MomentumStep; see SGD_LOOP). Both step the whole vector or
- * a layer's slice of it at a time, and add an L2 penalty's gradient to the weights only
+ * NumPy kernels _SGDStep and _MomentumStep; see SGD_LOOP), rmsprop_step for RMSprop and
+ * Adagrad (see SQUARE_AVERAGE_LOOP). Each steps the whole vector or a layer's slice of it
+ * at a time, and add an L2 penalty's gradient to the weights only
  * (the penalised ranges), summing their squares for the logged loss on the way.
  *
  * Bitwise equality needs each operation rounded on its own: no fused multiply-add
@@ -84,12 +85,36 @@ sum_of_lanes(const double *lane_sums)
     return total;
 }
 
+/* The body of every optimizer loop over [0, n): ELEMENT(i, penalised, ...) steps parameter
+ * i and returns its value before the step. Unpenalised stretches run a loop of their own
+ * (unswitched by hand: GCC does not unswitch the light SGD loop itself); penalised ones
+ * also sum the old values' squares, in ADAM_LANES partial sums. */
+#define OPTIMIZER_LOOP_BODY(ELEMENT, ...)                                                   \
+    double lane_sums[ADAM_LANES] = {0.0}, sum_of_squares = 0.0;                             \
+    Py_ssize_t i = 0;                                                                       \
+    if (!penalised) {                                                                       \
+        for (; i < n; i++) {                                                                \
+            ELEMENT(i, 0, __VA_ARGS__);                                                     \
+        }                                                                                   \
+        return 0.0;                                                                         \
+    }                                                                                       \
+    for (; i + ADAM_LANES <= n; i += ADAM_LANES) {                                          \
+        for (int lane = 0; lane < ADAM_LANES; lane++) {                                     \
+            double old = ELEMENT(i + lane, 1, __VA_ARGS__);                                 \
+            lane_sums[lane] += old * old;                                                   \
+        }                                                                                   \
+    }                                                                                       \
+    for (; i < n; i++) {                                                                    \
+        double old = ELEMENT(i, 1, __VA_ARGS__);                                            \
+        sum_of_squares += old * old;                                                        \
+    }                                                                                       \
+    return sum_of_squares + sum_of_lanes(lane_sums);
+
 #define ADAM_LOOP(NAME, T, SQRT)                                                            \
-    static inline T NAME##_element(T *restrict param, const T *restrict grad,              \
-                                   T *restrict m, T *restrict v, Py_ssize_t i, T beta1,    \
-                                   T one_minus_beta1, T beta2, T one_minus_beta2,          \
-                                   T step_size, T epsilon, T decay, T l2,                 \
-                                   int penalised)                                          \
+    static inline T NAME##_element(Py_ssize_t i, int penalised, T *restrict param,         \
+                                   const T *restrict grad, T *restrict m, T *restrict v,   \
+                                   T beta1, T one_minus_beta1, T beta2, T one_minus_beta2, \
+                                   T step_size, T epsilon, T decay, T l2)                  \
     {                                                                                       \
         T old = param[i];                                                                   \
         T g = penalised ? grad[i] + l2 * old : grad[i];                                     \
@@ -108,30 +133,8 @@ sum_of_lanes(const double *lane_sums)
                                    T step_size, T epsilon, T decay, T l2,                 \
                                    int penalised)                                          \
     {                                                                                       \
-        double lane_sums[ADAM_LANES] = {0.0}, sum_of_squares = 0.0;                         \
-        Py_ssize_t i = 0;                                                                   \
-        if (!penalised) { /* its own loop, unswitched by hand (as SGD_LOOP's) */           \
-            for (; i < n; i++) {                                                            \
-                NAME##_element(param, grad, m, v, i, beta1, one_minus_beta1, beta2,         \
-                               one_minus_beta2, step_size, epsilon, decay, l2, 0);          \
-            }                                                                               \
-            return 0.0;                                                                     \
-        }                                                                                   \
-        for (; i + ADAM_LANES <= n; i += ADAM_LANES) {                                      \
-            for (int lane = 0; lane < ADAM_LANES; lane++) {                                 \
-                double old = NAME##_element(param, grad, m, v, i + lane, beta1,             \
-                                            one_minus_beta1, beta2, one_minus_beta2,        \
-                                            step_size, epsilon, decay, l2, 1);              \
-                lane_sums[lane] += old * old;                                               \
-            }                                                                               \
-        }                                                                                   \
-        for (; i < n; i++) {                                                                \
-            double old = NAME##_element(param, grad, m, v, i, beta1, one_minus_beta1,       \
-                                        beta2, one_minus_beta2, step_size, epsilon, decay,  \
-                                        l2, 1);                                             \
-            sum_of_squares += old * old;                                                    \
-        }                                                                                   \
-        return sum_of_squares + sum_of_lanes(lane_sums);                                   \
+        OPTIMIZER_LOOP_BODY(NAME##_element, param, grad, m, v, beta1, one_minus_beta1,      \
+                            beta2, one_minus_beta2, step_size, epsilon, decay, l2)          \
     }
 
 ADAM_LOOP(adam_float32, float, sqrtf)
@@ -147,9 +150,9 @@ ADAM_LOOP(adam_float64, double, sqrt)
  *
  * returning sum(p**2) before the step when penalised, as the Adam loop. */
 #define SGD_LOOP(NAME, T, MOMENTUM, NESTEROV)                                               \
-    static inline T NAME##_element(T *restrict param, const T *restrict grad,              \
-                                   T *restrict velocity, Py_ssize_t i, T lr, T momentum,   \
-                                   T l2, int penalised)                                    \
+    static inline T NAME##_element(Py_ssize_t i, int penalised, T *restrict param,         \
+                                   const T *restrict grad, T *restrict velocity, T lr,     \
+                                   T momentum, T l2)                                       \
     {                                                                                       \
         T old = param[i];                                                                   \
         T g = penalised ? grad[i] + l2 * old : grad[i];                                     \
@@ -167,26 +170,7 @@ ADAM_LOOP(adam_float64, double, sqrt)
                                    T *restrict velocity, Py_ssize_t n, T lr, T momentum,   \
                                    T l2, int penalised)                                    \
     {                                                                                       \
-        double lane_sums[ADAM_LANES] = {0.0}, sum_of_squares = 0.0;                         \
-        Py_ssize_t i = 0;                                                                   \
-        if (!penalised) { /* its own loop: GCC does not unswitch this light one itself */  \
-            for (; i < n; i++) {                                                            \
-                NAME##_element(param, grad, velocity, i, lr, momentum, l2, 0);              \
-            }                                                                               \
-            return 0.0;                                                                     \
-        }                                                                                   \
-        for (; i + ADAM_LANES <= n; i += ADAM_LANES) {                                      \
-            for (int lane = 0; lane < ADAM_LANES; lane++) {                                 \
-                double old = NAME##_element(param, grad, velocity, i + lane, lr, momentum,  \
-                                            l2, 1);                                         \
-                lane_sums[lane] += old * old;                                               \
-            }                                                                               \
-        }                                                                                   \
-        for (; i < n; i++) {                                                                \
-            double old = NAME##_element(param, grad, velocity, i, lr, momentum, l2, 1);     \
-            sum_of_squares += old * old;                                                    \
-        }                                                                                   \
-        return sum_of_squares + sum_of_lanes(lane_sums);                                   \
+        OPTIMIZER_LOOP_BODY(NAME##_element, param, grad, velocity, lr, momentum, l2)        \
     }
 
 SGD_LOOP(sgd_plain_float32, float, 0, 0)
@@ -196,14 +180,48 @@ SGD_LOOP(sgd_momentum_float64, double, 1, 0)
 SGD_LOOP(sgd_nesterov_float32, float, 1, 1)
 SGD_LOOP(sgd_nesterov_float64, double, 1, 1)
 
+/* RMSprop and Adagrad, as RMSprop._apply and Adagrad._apply in mlpx/optim.py and the NumPy
+ * kernel _SquareAverageStep (the same operations in the same order):
+ *
+ *     g = g + l2 * p                               (an L2 penalty only)
+ *     s = s * rho + one_minus_rho * (g * g)        (Adagrad: rho = one_minus_rho = 1,
+ *                                                   exactly s + g * g)
+ *     p = p - lr * (g / (sqrt(s) + epsilon))
+ *
+ * returning sum(p**2) before the step when penalised, as the Adam loop. */
+#define SQUARE_AVERAGE_LOOP(NAME, T, SQRT)                                                  \
+    static inline T NAME##_element(Py_ssize_t i, int penalised, T *restrict param,         \
+                                   const T *restrict grad, T *restrict square_avg, T lr,   \
+                                   T rho, T one_minus_rho, T epsilon, T l2)                \
+    {                                                                                       \
+        T old = param[i];                                                                   \
+        T g = penalised ? grad[i] + l2 * old : grad[i];                                     \
+        T s = square_avg[i] * rho + one_minus_rho * (g * g);                                \
+        square_avg[i] = s;                                                                  \
+        param[i] = old - lr * (g / (SQRT(s) + epsilon));                                    \
+        return old;                                                                         \
+    }                                                                                       \
+                                                                                            \
+    MLPX_CLONES static double NAME(T *restrict param, const T *restrict grad,              \
+                                   T *restrict square_avg, Py_ssize_t n, T lr, T rho,      \
+                                   T one_minus_rho, T epsilon, T l2, int penalised)        \
+    {                                                                                       \
+        OPTIMIZER_LOOP_BODY(NAME##_element, param, grad, square_avg, lr, rho,              \
+                            one_minus_rho, epsilon, l2)                                     \
+    }
+
+SQUARE_AVERAGE_LOOP(square_average_float32, float, sqrtf)
+SQUARE_AVERAGE_LOOP(square_average_float64, double, sqrt)
+
 /* An optimizer step's arrays and constants (the constants rounded to the arrays' dtype),
  * for the loops above. slots: the optimizer state's vectors, Adam's m and v, SGD's
- * velocity (NULL for plain SGD). */
+ * velocity (NULL for plain SGD), RMSprop's and Adagrad's square_avg. */
 typedef struct {
     void *param, *slots[2];
     const void *grad;
     double constants[6]; /* Adam: beta1, 1 - beta1, beta2, 1 - beta2, step_size, epsilon;
-                            SGD: lr, momentum */
+                            SGD: lr, momentum; RMSprop and Adagrad: lr, rho,
+                            1 - rho, epsilon */
     double decay, l2;
     int nesterov;
 } OptimizerStep;
@@ -215,7 +233,7 @@ typedef struct {
 typedef double (*StretchStep)(const OptimizerStep *step, Py_ssize_t start, Py_ssize_t stop,
                               int penalised);
 
-#define STRETCH_STEPS(T, ADAM, SGD_PLAIN, SGD_MOMENTUM, SGD_NESTEROV)                       \
+#define STRETCH_STEPS(T, ADAM, SGD_PLAIN, SGD_MOMENTUM, SGD_NESTEROV, SQUARE_AVERAGE)       \
     static double adam_stretch_##T(const OptimizerStep *s, Py_ssize_t start, Py_ssize_t stop, \
                                    int penalised)                                           \
     {                                                                                       \
@@ -232,12 +250,21 @@ typedef double (*StretchStep)(const OptimizerStep *step, Py_ssize_t start, Py_ss
         return (s->slots[0] == NULL ? SGD_PLAIN : s->nesterov ? SGD_NESTEROV : SGD_MOMENTUM)( \
             AT(T, s->param, start), AT(const T, s->grad, start), AT(T, s->slots[0], start), \
             stop - start, (T)s->constants[0], (T)s->constants[1], (T)s->l2, penalised);     \
+    }                                                                                       \
+                                                                                            \
+    static double square_average_stretch_##T(const OptimizerStep *s, Py_ssize_t start,      \
+                                             Py_ssize_t stop, int penalised)                \
+    {                                                                                       \
+        const double *c = s->constants;                                                     \
+        return SQUARE_AVERAGE(AT(T, s->param, start), AT(const T, s->grad, start),           \
+                              AT(T, s->slots[0], start), stop - start, (T)c[0], (T)c[1],    \
+                              (T)c[2], (T)c[3], (T)s->l2, penalised);                       \
     }
 
 STRETCH_STEPS(float, adam_float32, sgd_plain_float32, sgd_momentum_float32,
-              sgd_nesterov_float32)
+              sgd_nesterov_float32, square_average_float32)
 STRETCH_STEPS(double, adam_float64, sgd_plain_float64, sgd_momentum_float64,
-              sgd_nesterov_float64)
+              sgd_nesterov_float64, square_average_float64)
 
 /* The step over parameters [0, n), with the L2 term only on the ranges
  * [bounds[2k], bounds[2k + 1]) (a network's weights: its biases are not penalised), one
@@ -650,7 +677,7 @@ get_penalty(PyObject *l2, PyObject *penalised, Py_ssize_t n, OptimizerStep *step
     return 0;
 }
 
-/* What adam_step and sgd_step share: the vectors args[0:count] (param, grad, then the
+/* What the optimizer steps share: the vectors args[0:count] (param, grad, then the
  * optimizer state's slots), the optional l2 and penalised at args[first_optional:], and the
  * step run over its stretches without the GIL, by the float32 or the float64 stretch
  * function. Returns the penalised parameters' sum of squares as a float (None without a
@@ -788,6 +815,48 @@ sgd_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     return run_optimizer_step(args, nargs, 3, names, writable, optional, 6, &step,
                               sgd_stretch_float, sgd_stretch_double, "sgd_step");
+}
+
+PyDoc_STRVAR(rmsprop_step_doc,
+"rmsprop_step(param, grad, square_avg, lr, rho, one_minus_rho, epsilon, l2=None,\n"
+"             penalised=None)\n"
+"--\n\n"
+"One RMSprop or Adagrad step in place, in one pass: square_avg is updated, then param.\n\n"
+"Parameters\n"
+"----------\n"
+"param, square_avg : writable C-contiguous arrays of shape (n,), float32 or float64\n"
+"grad : C-contiguous array of shape (n,), the same dtype\n"
+"lr, rho, one_minus_rho, epsilon : float\n"
+"    Rounded to the arrays' dtype before use, as NumPy rounds a 0-d array of it.\n"
+"    Adagrad is rho = one_minus_rho = 1: square_avg * 1 + 1 * (grad * grad) is exactly\n"
+"    square_avg + grad * grad.\n"
+"l2, penalised\n"
+"    As adam_step's.\n\n"
+"Returns\n"
+"-------\n"
+"float or None\n"
+"    As adam_step's.\n");
+
+static PyObject *
+rmsprop_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    static const char *const names[] = {"param", "grad", "square_avg"};
+    static const int writable[] = {1, 0, 1}, optional[] = {0, 0, 0};
+    OptimizerStep step = {0};
+
+    if (nargs < 7 || nargs > 9) {
+        PyErr_Format(PyExc_TypeError, "rmsprop_step takes 7 to 9 arguments (%zd given)",
+                     nargs);
+        return NULL;
+    }
+    for (int i = 0; i < 4; i++) {
+        if (get_double(args[3 + i], &step.constants[i]) < 0) {
+            return NULL;
+        }
+    }
+    return run_optimizer_step(args, nargs, 3, names, writable, optional, 7, &step,
+                              square_average_stretch_float, square_average_stretch_double,
+                              "rmsprop_step");
 }
 
 /* An elementwise kernel: its loops for float32 and float64, its array arguments' names
@@ -1329,6 +1398,8 @@ done:
 static PyMethodDef methods[] = {
     {"adam_step", (PyCFunction)(void (*)(void))adam_step, METH_FASTCALL, adam_step_doc},
     {"sgd_step", (PyCFunction)(void (*)(void))sgd_step, METH_FASTCALL, sgd_step_doc},
+    {"rmsprop_step", (PyCFunction)(void (*)(void))rmsprop_step, METH_FASTCALL,
+     rmsprop_step_doc},
     {"relu_", (PyCFunction)(void (*)(void))relu_, METH_FASTCALL, relu_doc},
     {"leaky_relu_", (PyCFunction)(void (*)(void))leaky_relu_, METH_FASTCALL, leaky_relu_doc},
     {"logistic_", (PyCFunction)(void (*)(void))logistic_, METH_FASTCALL, logistic_doc},

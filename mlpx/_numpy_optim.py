@@ -6,9 +6,10 @@ float results, but write every intermediate into preallocated scratch with ``out
 pass scalars as 0-d arrays of the parameters' dtype (a Python float operand costs a NumPy
 call about half a microsecond more, which matters on small networks).
 
-Only SGD, Adam and AdamW have a kernel; other optimizers run their reference ``update_``.
-Where the optional C extension was built (:mod:`mlpx._compiled`), Adam's nine NumPy passes
-and SGD's two (five with momentum) become one: the same float operations in the same
+SGD, Adam, AdamW, RMSprop and Adagrad have a kernel; other optimizers (subclasses and
+users' own included) run their reference ``update_``. Where the optional C extension was
+built (:mod:`mlpx._compiled`), Adam's nine NumPy passes, SGD's two (five with momentum)
+and RMSprop's nine (Adagrad's seven) become one: the same float operations in the same
 order, so the same bits.
 """
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from mlpx import _compiled
-from mlpx.optim import SGD, Adam, AdamW, Optimizer
+from mlpx.optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 
 
 class FlatStep:
@@ -153,6 +154,48 @@ class _AdamStep(FlatStep):
         np.subtract(param, update, out=param)
 
 
+def _square_average_constants(optimizer: RMSprop | Adagrad) -> tuple[float, float]:
+    """``(rho, 1 - rho)`` of RMSprop's ``s = rho s + (1 - rho) g^2``; Adagrad's sum
+    ``s = s + g^2`` is ``(1.0, 1.0)``: multiplying by exactly 1 changes no number."""
+    if isinstance(optimizer, RMSprop):
+        return optimizer.rho, 1.0 - optimizer.rho
+    return 1.0, 1.0
+
+
+class _SquareAverageStep(FlatStep):
+    """RMSprop's and Adagrad's step in their ``_apply``'s order of operations.
+
+    ``s = s * rho + (1 - rho) * (g * g)`` (Adagrad: ``s = s + g * g``, without the two
+    products by 1); ``p -= lr * (g / (sqrt(s) + epsilon))``.
+    """
+
+    def work_arrays(self):
+        rho, one_minus_rho = _square_average_constants(self.optimizer)
+        decays = isinstance(self.optimizer, RMSprop)
+        self.rho = self.scalar(rho) if decays else None
+        self.one_minus_rho = self.scalar(one_minus_rho) if decays else None
+        self.epsilon = self.scalar(self.optimizer.epsilon)
+        return super().work_arrays()
+
+    def scalars(self, lr, step):
+        self.lr[...] = lr
+        return self.lr, self.rho, self.one_minus_rho, self.epsilon
+
+    @staticmethod
+    def apply(param, grad, scratch, square_avg, lr, rho, one_minus_rho, epsilon):
+        if rho is not None:
+            np.multiply(square_avg, rho, out=square_avg)
+        np.multiply(grad, grad, out=scratch)
+        if one_minus_rho is not None:
+            np.multiply(scratch, one_minus_rho, out=scratch)
+        np.add(square_avg, scratch, out=square_avg)
+        np.sqrt(square_avg, out=scratch)
+        np.add(scratch, epsilon, out=scratch)
+        np.divide(grad, scratch, out=scratch)
+        np.multiply(scratch, lr, out=scratch)
+        np.subtract(param, scratch, out=param)
+
+
 class _CompiledStep(FlatStep):
     """An optimizer's step in one pass of a ``mlpx._kernels`` loop (the NumPy kernel's bits).
 
@@ -266,6 +309,20 @@ class _CompiledSGDStep(_CompiledStep):
         return lr, self.optimizer.momentum, self.optimizer.nesterov
 
 
+class _CompiledSquareAverageStep(_CompiledStep):
+    """``_SquareAverageStep`` in one pass: ``mlpx._kernels.rmsprop_step`` (bitwise equal).
+
+    Adagrad runs it with rho and 1 - rho both exactly 1.
+    """
+
+    def kernel(self):
+        self.constants = (*_square_average_constants(self.optimizer), self.optimizer.epsilon)
+        return _compiled.kernels.rmsprop_step
+
+    def step_scalars(self, lr, step):
+        return (lr, *self.constants)
+
+
 def flat_step(optimizer: Optimizer, state: dict, param, grad) -> FlatStep | None:
     """The kernel for ``optimizer`` on these flat vectors, or None to use ``update_``."""
     kind = type(optimizer)
@@ -276,5 +333,9 @@ def flat_step(optimizer: Optimizer, state: dict, param, grad) -> FlatStep | None
                                                                   grad)
     if kind in (Adam, AdamW):
         step_class = _AdamStep if _compiled.kernels is None else _CompiledAdamStep
+        return step_class(optimizer, state, param, grad)
+    if kind in (RMSprop, Adagrad):
+        step_class = (_SquareAverageStep if _compiled.kernels is None
+                      else _CompiledSquareAverageStep)
         return step_class(optimizer, state, param, grad)
     return None

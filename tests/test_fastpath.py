@@ -33,8 +33,10 @@ from mlpx._numpy_optim import (
     _AdamStep,
     _CompiledAdamStep,
     _CompiledSGDStep,
+    _CompiledSquareAverageStep,
     _MomentumStep,
     _SGDStep,
+    _SquareAverageStep,
     flat_step,
 )
 from mlpx.train import EpochRunner
@@ -279,7 +281,9 @@ def expected_step(optimizer):
         return _MomentumStep if optimizer.momentum else _SGDStep
     if type(optimizer) in (optim.Adam, optim.AdamW):
         return _AdamStep if _compiled.kernels is None else _CompiledAdamStep
-    return type(None)  # RMSprop, Adagrad, user optimizers: Optimizer.update_
+    if type(optimizer) in (optim.RMSprop, optim.Adagrad):
+        return _SquareAverageStep if _compiled.kernels is None else _CompiledSquareAverageStep
+    return type(None)  # subclasses, user optimizers: Optimizer.update_
 
 
 def assert_kernels(cfg, record) -> None:
@@ -486,6 +490,10 @@ KERNEL_OPTIMIZERS = [
     pytest.param(lambda: optim.Adam(), id="adam"),
     pytest.param(lambda: optim.Adam(beta1=0.8, beta2=0.99, epsilon=1e-6), id="adam-custom"),
     pytest.param(lambda: optim.AdamW(weight_decay=0.1), id="adamw"),
+    pytest.param(lambda: optim.RMSprop(), id="rmsprop"),
+    pytest.param(lambda: optim.RMSprop(rho=0.5, epsilon=1e-3), id="rmsprop-custom"),
+    pytest.param(lambda: optim.Adagrad(), id="adagrad"),
+    pytest.param(lambda: optim.Adagrad(epsilon=1e-3), id="adagrad-custom"),
 ]
 
 
@@ -518,9 +526,9 @@ def test_flat_step_is_bitwise_update_(make_optimizer, dtype):
                                           err_msg=f"state[{slot!r}]")
 
 
-@pytest.mark.parametrize("optimizer", [optim.RMSprop(), optim.Adagrad(), RebindingSGD(),
-                                       type("MySGD", (optim.SGD,), {})()],
-                         ids=["rmsprop", "adagrad", "custom", "sgd-subclass"])
+@pytest.mark.parametrize("optimizer", [RebindingSGD(), type("MySGD", (optim.SGD,), {})(),
+                                       type("MyRMSprop", (optim.RMSprop,), {})()],
+                         ids=["custom", "sgd-subclass", "rmsprop-subclass"])
 def test_flat_step_leaves_other_optimizers_to_update_(optimizer):
     """Optimizers without a kernel (and subclasses, which may change _apply) get None."""
     param = np.zeros(4)

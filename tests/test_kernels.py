@@ -2,8 +2,9 @@
 
 Where ``setup.py`` could build the extension, ``mlpx._numpy_optim._CompiledAdamStep`` runs
 Adam in one C pass (reference: ``_AdamStep``, nine NumPy calls, whose reference is
-``Optimizer.update_`` in ``tests/test_fastpath.py``) and ``_CompiledSGDStep`` SGD
-(references: ``_SGDStep`` and ``_MomentumStep``), both with an optional L2 gradient on
+``Optimizer.update_`` in ``tests/test_fastpath.py``), ``_CompiledSGDStep`` SGD
+(references: ``_SGDStep`` and ``_MomentumStep``) and ``_CompiledSquareAverageStep``
+RMSprop and Adagrad (reference: ``_SquareAverageStep``), each with an optional L2 gradient on
 given ranges of parameters (reference: the NumPy kernel on ``grad + l2 * param``),
 the ``_COMPILED_ACTIVATIONS`` of ``mlpx._numpy_fastpath`` the hidden activations and their
 gradients (references: the NumPy kernels of ``_NUMPY_ACTIVATIONS``, NumPy's ufuncs, and
@@ -29,8 +30,10 @@ from mlpx._numpy_optim import (
     _AdamStep,
     _CompiledAdamStep,
     _CompiledSGDStep,
+    _CompiledSquareAverageStep,
     _MomentumStep,
     _SGDStep,
+    _SquareAverageStep,
 )
 
 kernels = _compiled.kernels
@@ -60,6 +63,10 @@ OPTIMIZERS = [
     pytest.param(lambda: optim.SGD(), id="sgd"),
     pytest.param(lambda: optim.SGD(momentum=0.9), id="momentum"),
     pytest.param(lambda: optim.SGD(momentum=0.7, nesterov=True), id="nesterov"),
+    pytest.param(lambda: optim.RMSprop(), id="rmsprop"),
+    pytest.param(lambda: optim.RMSprop(rho=0.5, epsilon=1e-3), id="rmsprop-custom"),
+    pytest.param(lambda: optim.Adagrad(), id="adagrad"),
+    pytest.param(lambda: optim.Adagrad(epsilon=1e-3), id="adagrad-custom"),
 ]
 
 
@@ -67,6 +74,8 @@ def _numpy_and_compiled(optimizer) -> tuple[type, type]:
     """The NumPy kernel (the reference) and the compiled step for ``optimizer``."""
     if isinstance(optimizer, optim.Adam):
         return _AdamStep, _CompiledAdamStep
+    if isinstance(optimizer, (optim.RMSprop, optim.Adagrad)):
+        return _SquareAverageStep, _CompiledSquareAverageStep
     return (_MomentumStep if optimizer.momentum else _SGDStep), _CompiledSGDStep
 
 
@@ -180,7 +189,7 @@ def test_compiled_adam_penalises_only_the_given_ranges(dtype):
 
 
 @needs_kernels
-@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "rmsprop", "adagrad"])
 def test_fit_with_the_compiled_kernels_is_bitwise_the_pure_numpy_fit(monkeypatch, optimizer):
     """A whole float32 relu fit (shuffling, a short last batch, L2): the same weights."""
     X, y = mlpx.datasets.make_moons(200, noise=0.2, seed=1)
@@ -214,7 +223,8 @@ def test_fit_with_the_compiled_kernels_is_bitwise_the_pure_numpy_fit(monkeypatch
     np.testing.assert_allclose(weights["compiled"][1]["loss"], weights["numpy"][1]["loss"],
                                rtol=1e-6)
     assert weights["compiled"][1]["accuracy"] == weights["numpy"][1]["accuracy"]
-    assert kernels_used == [_CompiledAdamStep, _AdamStep]
+    numpy_step, compiled_step = _numpy_and_compiled(optim.get_optimizer(optimizer))
+    assert kernels_used == [compiled_step, numpy_step]
     assert relu_kernels_used == [_numpy_fastpath._CompiledRelu] * 2 + [_numpy_fastpath._Relu] * 2
 
 
@@ -621,6 +631,51 @@ class TestSGDArgumentChecks:
             kernels.sgd_step(*self.args(), 0.1, np.array([8, 4], dtype=np.intp))
 
 
+@needs_kernels
+class TestRMSpropArgumentChecks:
+    """rmsprop_step (RMSprop and Adagrad) shares adam_step's checks."""
+
+    n = 16
+
+    def args(self, **replace):
+        arrays = {name: np.zeros(self.n, dtype=np.float32)
+                  for name in ("param", "grad", "square_avg")}
+        arrays.update(replace)
+        return [*arrays.values(), 0.1, 0.9, 0.1, 1e-8]
+
+    def test_valid_arguments_run(self):
+        assert kernels.rmsprop_step(*self.args()) is None
+        assert kernels.rmsprop_step(*self.args(), 0.5) == 0.0
+
+    def test_a_square_avg_of_another_dtype_is_refused(self):
+        with pytest.raises(ValueError, match="rmsprop_step: square_avg must have param's dtype"):
+            kernels.rmsprop_step(*self.args(square_avg=np.zeros(self.n)))
+
+    def test_a_missing_square_avg_is_refused(self):
+        with pytest.raises(TypeError, match="rmsprop_step: square_avg"):
+            kernels.rmsprop_step(*self.args(square_avg=None))
+
+    def test_a_square_avg_sharing_the_gradient_is_refused(self):
+        grad = np.zeros(self.n, dtype=np.float32)
+        with pytest.raises(ValueError, match="grad and square_avg share memory"):
+            kernels.rmsprop_step(*self.args(grad=grad, square_avg=grad))
+
+    def test_a_wrong_argument_count_is_refused(self):
+        for arguments in (self.args()[:-1], [*self.args(), None, None, None]):
+            with pytest.raises(TypeError, match="7 to 9 arguments"):
+                kernels.rmsprop_step(*arguments)
+
+    def test_a_non_number_constant_is_refused(self):
+        arguments = self.args()
+        arguments[5] = "fast"
+        with pytest.raises(TypeError):
+            kernels.rmsprop_step(*arguments)
+
+    def test_bad_penalised_ranges_are_refused(self):
+        with pytest.raises(ValueError, match="rmsprop_step: penalised"):
+            kernels.rmsprop_step(*self.args(), 0.1, np.array([0, 17], dtype=np.intp))
+
+
 # --- gathering rows of X ---------------------------------------------------------------
 
 
@@ -911,6 +966,9 @@ LAYER_UPDATE_CASES = [
                  id="nesterov-l2"),
     pytest.param({"optimizer": optim.SGD(momentum=0.5), "dtype": "float64",
                   "sample_weight": True}, id="momentum-float64-weighted"),
+    pytest.param({"optimizer": "rmsprop", "alpha": 1e-3}, id="rmsprop-l2"),
+    pytest.param({"optimizer": optim.Adagrad(), "dtype": "float64", "sample_weight": True},
+                 id="adagrad-float64-weighted"),
 ]
 
 
@@ -967,7 +1025,8 @@ def test_layer_by_layer_updates_are_bitwise_the_whole_vector_step(monkeypatch, c
 
 
 @needs_kernels
-@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "momentum"])
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "momentum", "rmsprop",
+                                       "adagrad"])
 @pytest.mark.parametrize("compiled", [True, False])
 def test_the_l2_gradient_goes_into_the_compiled_step(monkeypatch, optimizer, compiled):
     """alpha with a compiled optimizer step: no separate penalty passes, on small networks
