@@ -1,6 +1,6 @@
 """The compiled kernels against the NumPy ones, inside whole fits, in one process.
 
-``mlpx._kernels`` runs Adam's and SGD's steps (with an L2 penalty's gradient, if any) as one
+``mlpx._kernels`` runs each optimizer's step (with an L2 penalty's gradient, if any) as one
 pass over the parameters, and the hidden layers' activations (relu, leaky_relu, elu, tanh,
 sigmoid, gelu, softplus) as one pass each way, around NumPy's own ``expm1``, ``tanh``,
 ``exp`` or ``log1p`` where they need one; without it the fast path runs the NumPy kernels
@@ -9,8 +9,9 @@ of ``mlpx/_numpy_optim.py`` (two to nine passes, and the penalty in three more) 
 ``MLP.fit`` both ways, only one kind of kernel switched and every other compiled kernel on
 in both, on bench_train.py's configs and data:
 
-- **optimizers**: relu networks trained with Adam, SGD and SGD with Nesterov momentum,
-  with and without scikit-learn's default L2 penalty (``alpha=1e-4`` per sample);
+- **optimizers**: relu networks trained with Adam, SGD, SGD with Nesterov momentum,
+  RMSprop and Adagrad, with and without scikit-learn's default L2 penalty (``alpha=1e-4``
+  per sample);
 - **activations**: networks whose hidden layers are relu, leaky_relu, elu, tanh, sigmoid,
   gelu or softplus, trained with Adam.
 
@@ -46,6 +47,8 @@ OPTIMIZERS: dict[str, Callable[[], optim.Optimizer]] = {
     "adam": lambda: optim.Adam(learning_rate=1e-3),
     "sgd": lambda: optim.SGD(learning_rate=1e-2),
     "nesterov": lambda: optim.SGD(learning_rate=1e-2, momentum=0.9, nesterov=True),
+    "rmsprop": lambda: optim.RMSprop(learning_rate=1e-3),
+    "adagrad": lambda: optim.Adagrad(learning_rate=1e-2),
 }
 ALPHAS = (0.0, bench_train.L2_ALPHA)
 ACTIVATIONS = tuple(_numpy_fastpath._COMPILED_ACTIVATIONS)
@@ -54,12 +57,11 @@ TABLES = ("optimizers", "activations")
 
 def numpy_flat_step(optimizer, state, param, grad):
     """``flat_step`` as without the compiled optimizer steps (the NumPy kernels)."""
-    if type(optimizer) is optim.SGD:
-        kind = _numpy_optim._MomentumStep if optimizer.momentum else _numpy_optim._SGDStep
-        return kind(optimizer, state, param, grad)
-    if type(optimizer) in (optim.Adam, optim.AdamW):
-        return _numpy_optim._AdamStep(optimizer, state, param, grad)
-    return None
+    kernels, _compiled.kernels = _compiled.kernels, None
+    try:
+        return _numpy_optim.flat_step(optimizer, state, param, grad)
+    finally:
+        _compiled.kernels = kernels
 
 
 @contextmanager

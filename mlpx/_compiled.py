@@ -1,11 +1,11 @@
 """The optional compiled kernels (``mlpx._kernels``, built by ``setup.py`` from C).
 
-Where a C compiler was at hand when mlpx was installed, the NumPy fast path runs Adam's
-and SGD's steps (an L2 penalty's gradient included), every hidden activation and its
-gradient (relu, leaky_relu, elu, tanh, sigmoid, gelu, softplus), and the softmax and
-sigmoid cross-entropy gradients as one pass each over memory (besides NumPy's own ``exp``,
-``expm1``, ``tanh`` and ``log1p``) instead of several NumPy calls, and gathers each batch's
-rows of X into its input buffer with a ``memcpy`` per row.
+Where a C compiler was at hand when mlpx was installed, the NumPy fast path runs the
+steps of SGD, Adam, AdamW, RMSprop and Adagrad (an L2 penalty's gradient included), every
+hidden activation and its gradient (relu, leaky_relu, elu, tanh, sigmoid, gelu, softplus),
+and the softmax and sigmoid cross-entropy gradients as one pass each over memory (besides
+NumPy's own ``exp``, ``expm1``, ``tanh`` and ``log1p``) instead of several NumPy calls, and
+gathers each batch's rows of X into its input buffer with a ``memcpy`` per row.
 They do the same float operations in the same order, so the results are the same bits
 (``tests/test_kernels.py``). Without the module, or with the environment variable
 ``MLPX_PURE_NUMPY`` set to anything but "", 0, false, no or off before mlpx is imported, the
@@ -38,8 +38,8 @@ def _load_kernels():
 kernels = _load_kernels()
 
 
-_LABEL = ("compiled kernels (Adam, SGD, hidden activations, softmax and sigmoid gradients, "
-          "row gather)")
+_LABEL = ("compiled kernels (optimizer steps, hidden activations, softmax and sigmoid "
+          "gradients, row gather)")
 
 
 def kernel_status() -> str:

@@ -28,7 +28,8 @@ large ones by the GEMMs and by passes over memory, so this runner does the same 
   one per batch (gathered just before its GEMMs read it, so it is still in the cache),
   never a copy of X (the compiled ``take_rows_``, or ``np.take(..., out=)``);
 - the optimizer's in-place step (``Optimizer.update_``) on the flat vectors; with a
-  compiled step (Adam, SGD: ``mlpx._numpy_optim._CompiledStep``), the L2 penalty's
+  compiled step (SGD, Adam, AdamW, RMSprop, Adagrad:
+  ``mlpx._numpy_optim._CompiledStep``), the L2 penalty's
   gradient ``l2 * W`` added inside the step's pass, and on large networks each layer's
   update right after its backward;
 - each batch's output logits written straight into an epoch buffer, from which the epoch's

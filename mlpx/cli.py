@@ -8,7 +8,7 @@ the loss every ``--print-every`` epochs, and as its last line ``test accuracy: 0
 (``test r2: 0.812`` for regression).
 
 ``mlpx info`` lists the backends, whether each is usable here, its devices and version, and
-whether the compiled kernels (Adam, SGD, hidden activations, softmax and sigmoid
+whether the compiled kernels (optimizer steps, hidden activations, softmax and sigmoid
 gradients, row gather) run.
 
 Exit codes: 0 success, 1 training diverged (NaN/inf loss), 2 a bad option value or input

@@ -258,13 +258,15 @@ def test_the_kernel_benchmark_pairs_bitwise_equal_fits(capsys, monkeypatch):
     spec.loader.exec_module(module)
     monkeypatch.setitem(sys.modules, "bench_train", module.bench_train)
     status = module.main(["--quick", "--configs", "moons", "--rounds", "1",
-                          "--optimizers", "nesterov", "--activations", "sigmoid,gelu"])
+                          "--optimizers", "nesterov,adagrad", "--activations",
+                          "sigmoid,gelu"])
     table = capsys.readouterr().out
     assert status == 0
     assert table.count("| moons | nesterov |") == 2 and "| NO |" not in table
+    assert table.count("| moons | adagrad |") == 2
     for activation in ("sigmoid", "gelu"):
         assert f"| moons | adam | 0 | {activation} |" in table
-    for bad in (["--rounds", "0"], ["--configs", "large"], ["--optimizers", "rmsprop"],
+    for bad in (["--rounds", "0"], ["--configs", "large"], ["--optimizers", "adadelta"],
                 ["--activations", "identity"], ["--tables", "losses"]):
         with pytest.raises(SystemExit):
             module.main(bad)

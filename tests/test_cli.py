@@ -263,8 +263,8 @@ def test_info_lists_numpy_as_usable(capsys):
     assert rows["numpy"][1:3] == ["yes", "cpu"]
 
 
-KERNELS = ("compiled kernels (Adam, SGD, hidden activations, softmax and sigmoid gradients, "
-           "row gather)")
+KERNELS = ("compiled kernels (optimizer steps, hidden activations, softmax and sigmoid "
+           "gradients, row gather)")
 
 
 @pytest.mark.parametrize("kernels, env, expected", [
