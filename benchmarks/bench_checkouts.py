@@ -7,14 +7,16 @@ they should run:
     (cd /tmp/mlpx-base && python setup.py build_ext --inplace)
     python benchmarks/bench_checkouts.py /tmp/mlpx-base .
     python benchmarks/bench_checkouts.py /tmp/mlpx-base . --configs mnist --activations elu
+    python benchmarks/bench_checkouts.py /tmp/mlpx-base . --activations relu --optimizers rmsprop
     MLPX_PURE_NUMPY=1 python benchmarks/bench_checkouts.py /tmp/mlpx-base .  # NumPy kernels
 
 Every round starts one fresh process per tree, the order alternating from round to
 round. Each process imports mlpx from its tree (and fails if it got another), then trains
-every (config, hidden activation) network of bench_train.py's configs and data ``--fits``
-times (float32, Adam lr 1e-3, shuffled) and reports its fastest fit after the first. The
-table gives the median over the rounds for each tree and the median of the per-round
-ratios new / base (below 1: the new tree is faster).
+every (config, hidden activation, optimizer) network of bench_train.py's configs and data
+``--fits`` times (float32, shuffled; Adam by default, every optimizer at learning rate
+1e-3) and reports its fastest fit after the first. The table gives the median over the
+rounds for each tree and the median of the per-round ratios new / base (below 1: the new
+tree is faster).
 """
 
 from __future__ import annotations
@@ -30,10 +32,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "sigmoid", "gelu", "softplus")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 
 
-def worker(tree: str, configs: list[str], activations: list[str], fits: int) -> dict:
-    """Fastest fit time per "config/activation", with mlpx imported from ``tree``."""
+def worker(tree: str, configs: list[str], activations: list[str], optimizers: list[str],
+           fits: int) -> dict:
+    """Fastest fit time per "config/activation/optimizer", mlpx imported from ``tree``."""
     sys.path.insert(0, tree)
     import mlpx
 
@@ -48,24 +52,26 @@ def worker(tree: str, configs: list[str], activations: list[str], fits: int) -> 
         config = all_configs[name]
         X, y, _, _ = bench_train.DATA_MAKERS[config.data](config.n_train)
         for activation in activations:
-            seconds = []
-            for _ in range(fits):
-                model = mlpx.MLP(config.layer_sizes,
-                                 activations=[activation] * len(config.hidden) + ["softmax"],
-                                 dtype="float32", seed=bench_train.SEED)
-                start = time.perf_counter()
-                model.fit(X, y, epochs=config.epochs, batch_size=config.batch_size,
-                          optimizer="adam", learning_rate=bench_train.LEARNING_RATE,
-                          shuffle=True)
-                seconds.append(time.perf_counter() - start)
-            times[f"{name}/{activation}"] = min(seconds[1:] or seconds)
+            for optimizer in optimizers:
+                seconds = []
+                for _ in range(fits):
+                    model = mlpx.MLP(
+                        config.layer_sizes,
+                        activations=[activation] * len(config.hidden) + ["softmax"],
+                        dtype="float32", seed=bench_train.SEED)
+                    start = time.perf_counter()
+                    model.fit(X, y, epochs=config.epochs, batch_size=config.batch_size,
+                              optimizer=optimizer, learning_rate=bench_train.LEARNING_RATE,
+                              shuffle=True)
+                    seconds.append(time.perf_counter() - start)
+                times[f"{name}/{activation}/{optimizer}"] = min(seconds[1:] or seconds)
     return times
 
 
 def run_tree(tree: str, args: argparse.Namespace) -> dict:
     """Start a worker process for ``tree``; its fastest fit times."""
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", tree, args.configs,
-               args.activations, str(args.fits)]
+               args.activations, args.optimizers, str(args.fits)]
     env = {**os.environ, "PYTHONPATH": tree}
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode != 0:
@@ -79,12 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("new", help="the source tree with the change")
     parser.add_argument("--configs", default="moons,digits,mnist")
     parser.add_argument("--activations", default=",".join(ACTIVATIONS))
+    parser.add_argument("--optimizers", default="adam", help="default adam")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--fits", type=int, default=4, help="fits per process (default 4)")
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--worker"]:  # --worker TREE CONFIGS ACTIVATIONS FITS, from run_tree
-        tree, configs, activations, fits = argv[1:]
-        print(json.dumps(worker(tree, configs.split(","), activations.split(","), int(fits))))
+    if argv[:1] == ["--worker"]:  # --worker TREE CONFIGS ACTIVATIONS OPTIMIZERS FITS
+        tree, configs, activations, optimizers, fits = argv[1:]
+        print(json.dumps(worker(tree, configs.split(","), activations.split(","),
+                                optimizers.split(","), int(fits))))
         return 0
     args = parser.parse_args(argv)
     sys.path.insert(0, str(HERE))
@@ -92,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
 
     known = bench_train.make_configs(False, "numpy")
     for label, values, choices in (("config", args.configs, known),
-                                   ("activation", args.activations, ACTIVATIONS)):
+                                   ("activation", args.activations, ACTIVATIONS),
+                                   ("optimizer", args.optimizers, OPTIMIZERS)):
         unknown = [value for value in values.split(",") if value not in choices]
         if unknown:
             parser.error(f"unknown {label}(s) {unknown}; choose from {sorted(choices)}")
@@ -109,14 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     kernels = "NumPy kernels (MLPX_PURE_NUMPY)" if os.environ.get("MLPX_PURE_NUMPY") else \
         "compiled kernels where built"
     print(f"## {args.new} against {args.base}, {kernels} (medians of {args.rounds} rounds)\n")
-    print("| config | hidden | base s | new s | new / base (paired) |")
-    print("| --- | --- | ---: | ---: | ---: |")
+    print("| config | hidden | optimizer | base s | new s | new / base (paired) |")
+    print("| --- | --- | --- | ---: | ---: | ---: |")
     for key in times["base"][0]:
         base = [result[key] for result in times["base"]]
         new = [result[key] for result in times["new"]]
         ratio = statistics.median(n / b for n, b in zip(new, base))
-        config, activation = key.split("/")
-        print(f"| {config} | {activation} | {statistics.median(base):.3g} | "
+        config, activation, optimizer = key.split("/")
+        print(f"| {config} | {activation} | {optimizer} | {statistics.median(base):.3g} | "
               f"{statistics.median(new):.3g} | {ratio:.3f} |")
     return 0
 

@@ -282,11 +282,12 @@ def test_the_checkout_benchmark_compares_two_trees(capsys, monkeypatch):
     spec.loader.exec_module(module)
     root = str(SCRIPT.parents[1])
     status = module.main([root, root, "--configs", "moons", "--activations", "elu",
-                          "--rounds", "1", "--fits", "1"])
+                          "--optimizers", "adam,rmsprop", "--rounds", "1", "--fits", "1"])
     table = capsys.readouterr().out
     assert status == 0
-    assert "| moons | elu |" in table
+    assert "| moons | elu | adam |" in table and "| moons | elu | rmsprop |" in table
     for bad in ([root], [root, "/nonexistent"], [root, root, "--activations", "identity"],
+                [root, root, "--optimizers", "adadelta"],
                 [root, root, "--configs", "large"], [root, root, "--rounds", "0"]):
         with pytest.raises(SystemExit):
             module.main(bad)
