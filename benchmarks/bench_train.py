@@ -3,7 +3,8 @@
 Every contender trains the same float32 network (relu hidden layers, or another of mlpx's
 hidden activations with ``--activation``, of which scikit-learn has only tanh and sigmoid;
 softmax output with categorical cross-entropy; Adam, lr 1e-3, betas (0.9, 0.999), eps 1e-8,
-no L2, shuffled every epoch) on the same NumPy data. The "GEMM floor" runs only the matrix
+or another optimizer with ``--optimizer`` (``OPTIMIZERS``); no L2, shuffled every epoch) on
+the same NumPy data. The "GEMM floor" runs only the matrix
 products those training steps need (forward ``X @ W`` per layer, ``dW = X^T @ dZ`` per
 layer and ``dX = dZ @ W^T`` for every layer but the first) with ``matmul(out=)`` on
 preallocated arrays, for exactly the steps the fit takes (full batches plus the final
@@ -25,6 +26,8 @@ round-robin after a discarded warm-up round; tables give medians.
     python benchmarks/bench_train.py --contenders floor,sklearn,mlpx-sklearn  # drop-in estimator
     python benchmarks/bench_train.py --activation tanh --no-scaling   # tanh hidden layers
     python benchmarks/bench_train.py --activation gelu --no-scaling   # no scikit-learn
+    python benchmarks/bench_train.py --optimizer sgd --no-scaling     # Nesterov SGD, lr 1e-2
+    python benchmarks/bench_train.py --optimizer rmsprop --no-scaling # no scikit-learn
     python benchmarks/bench_train.py --backend cupy          # GPU: cuBLAS floor, adds "large"
 """
 
@@ -85,6 +88,49 @@ TORCH_ACTIVATIONS = {"relu": ("ReLU", {}), "tanh": ("Tanh", {}), "sigmoid": ("Si
                      "elu": ("ELU", {"alpha": 1.0}),
                      "gelu": ("GELU", {"approximate": "tanh"}), "softplus": ("Softplus", {})}
 MLPX_ON_TORCH = {"mlpx-torch": "highest", "mlpx-bf16": "bfloat16"}
+
+
+@dataclass(frozen=True)
+class OptimizerSetting:
+    """One update rule as each library spells it (the same numbers in all three).
+
+    Attributes
+    ----------
+    learning_rate : float
+    mlpx : (str, dict)
+        The ``mlpx.optim`` class and its options.
+    sklearn : (str, dict) or None
+        MLPClassifier's ``solver`` and its options; None where it has no such solver.
+    torch : (str, dict)
+        The ``torch.optim`` class and its options besides ``lr``.
+    """
+
+    learning_rate: float
+    mlpx: tuple[str, dict[str, Any]]
+    sklearn: tuple[str, dict[str, Any]] | None
+    torch: tuple[str, dict[str, Any]]
+
+
+#: --optimizer's choices. SGD is scikit-learn's solver="sgd" default, Nesterov momentum
+#: 0.9 (its "v = mu v - lr g" form takes the same steps as torch's and mlpx's "v = mu v + g"
+#: at a constant rate); torch's RMSprop needs alpha=0.9 (its default is 0.99) and its
+#: Adagrad a zero initial accumulator and eps 1e-10 to be mlpx's. scikit-learn has neither.
+OPTIMIZERS = {
+    "adam": OptimizerSetting(
+        LEARNING_RATE, ("Adam", {"beta1": BETAS[0], "beta2": BETAS[1], "epsilon": EPSILON}),
+        ("adam", {"beta_1": BETAS[0], "beta_2": BETAS[1], "epsilon": EPSILON}),
+        ("Adam", {"betas": BETAS, "eps": EPSILON})),
+    "sgd": OptimizerSetting(
+        1e-2, ("SGD", {"momentum": 0.9, "nesterov": True}),
+        ("sgd", {"momentum": 0.9, "nesterovs_momentum": True, "learning_rate": "constant"}),
+        ("SGD", {"momentum": 0.9, "nesterov": True})),
+    "rmsprop": OptimizerSetting(
+        LEARNING_RATE, ("RMSprop", {"rho": 0.9, "epsilon": EPSILON}), None,
+        ("RMSprop", {"alpha": 0.9, "eps": EPSILON})),
+    "adagrad": OptimizerSetting(
+        1e-2, ("Adagrad", {"epsilon": 1e-10}), None,
+        ("Adagrad", {"eps": 1e-10, "initial_accumulator_value": 0.0})),
+}
 WATCHED_MODULES = ("mlpx", "sklearn", "torch", "cupy")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
@@ -120,6 +166,8 @@ class Config:
     hidden_activation : {"relu", "tanh", "sigmoid", "leaky_relu", "elu", "gelu", "softplus"}
         Every hidden layer's (scikit-learn calls sigmoid "logistic" and has only relu, tanh
         and sigmoid).
+    optimizer : {"adam", "sgd", "rmsprop", "adagrad"}
+        A key of ``OPTIMIZERS``.
     """
 
     name: str
@@ -133,6 +181,7 @@ class Config:
     accuracy_on: str = "test"
     test_note: str = ""
     hidden_activation: str = "relu"
+    optimizer: str = "adam"
 
     @property
     def layer_sizes(self) -> list[int]:
@@ -173,13 +222,15 @@ class Config:
             cut += f" + 1 x {batches[-1]}"
         epochs = f"{self.epochs} epoch{'s' * (self.epochs != 1)}"
         activation = "" if self.hidden_activation == "relu" else f" {self.hidden_activation}"
+        if self.optimizer != "adam":
+            activation += f", {self.optimizer} lr {OPTIMIZERS[self.optimizer].learning_rate:g}"
         return (f"{self.net}{activation}, batch {self.batch_size}, {self.n_train} train samples, "
                 f"{epochs} ({self.steps} steps: {cut} per epoch), "
                 f"{self.gemm_flops() / 1e9:.3g} GFLOP of GEMMs; {self.test_note}")
 
 
-def make_configs(quick: bool, backend: str,
-                 hidden_activation: str = "relu") -> dict[str, Config]:
+def make_configs(quick: bool, backend: str, hidden_activation: str = "relu",
+                 optimizer: str = "adam") -> dict[str, Config]:
     """The benchmark's configs by name; ``quick`` trains fewer epochs and samples.
 
     Parameters
@@ -188,6 +239,7 @@ def make_configs(quick: bool, backend: str,
     backend : {"numpy", "cupy"}
         ``"cupy"`` adds the ``large`` config.
     hidden_activation : {"relu", "tanh", "sigmoid", "leaky_relu", "elu", "gelu", "softplus"}
+    optimizer : {"adam", "sgd", "rmsprop", "adagrad"}
 
     Returns
     -------
@@ -206,7 +258,8 @@ def make_configs(quick: bool, backend: str,
         configs.append(Config("large", "large", 4096, (4096, 4096), 10, 4096,
                               16_384 if quick else 65_536, 1 if quick else 2,
                               test_note="test: 8192 held-out samples"))
-    return {config.name: dataclasses.replace(config, hidden_activation=hidden_activation)
+    return {config.name: dataclasses.replace(config, hidden_activation=hidden_activation,
+                                             optimizer=optimizer)
             for config in configs}
 
 
@@ -448,11 +501,14 @@ def run_mlpx(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any
     model = mlpx.MLP(config.layer_sizes, activations=activations, dtype="float32", seed=SEED,
                      **options)
     histories = []
+    setting = OPTIMIZERS[config.optimizer]
+    optimizer_name, optimizer_options = setting.mlpx
+    optimizer = getattr(mlpx.optim, optimizer_name)(**optimizer_options)
 
     def fit() -> None:
         histories.append(model.fit(data["X_train"], data["y_train"], epochs=config.epochs,
-                                   batch_size=config.batch_size, optimizer="adam",
-                                   learning_rate=LEARNING_RATE, shuffle=True))
+                                   batch_size=config.batch_size, optimizer=optimizer,
+                                   learning_rate=setting.learning_rate, shuffle=True))
 
     seconds = timed(fit, synchronize)
     accuracy = float(model.score(data["X_test"], data["y_test"])) if task["score"] else None
@@ -483,12 +539,15 @@ def run_sklearn(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, 
 
     config = Config(**task["config"])
     alpha = L2_ALPHA if task.get("contender") == "sklearn-l2" else 0.0
+    setting = OPTIMIZERS[config.optimizer]
+    if setting.sklearn is None:
+        raise ValueError(f"scikit-learn's MLPClassifier has no {config.optimizer} solver")
+    solver, solver_options = setting.sklearn
     model = MLPClassifier(
         hidden_layer_sizes=config.hidden, activation=SKLEARN_ACTIVATIONS[config.hidden_activation],
-        solver="adam", alpha=alpha,
-        batch_size=config.batch_size, learning_rate_init=LEARNING_RATE, beta_1=BETAS[0],
-        beta_2=BETAS[1], epsilon=EPSILON, max_iter=config.epochs, shuffle=True,
-        random_state=SEED, tol=0.0, n_iter_no_change=config.epochs + 1,
+        solver=solver, alpha=alpha, batch_size=config.batch_size,
+        learning_rate_init=setting.learning_rate, max_iter=config.epochs, shuffle=True,
+        random_state=SEED, tol=0.0, n_iter_no_change=config.epochs + 1, **solver_options,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -509,26 +568,27 @@ def _torch_network(torch: Any, sizes: list[int], activation: str = "relu") -> An
     return torch.nn.Sequential(*layers[:-1])
 
 
-def _fused_adam_error(torch: Any, device: Any) -> str | None:
-    """Why ``Adam(fused=True)`` cannot step on ``device``, or None when it can."""
+def _fused_error(torch: Any, device: Any, name: str) -> str | None:
+    """Why ``torch.optim.<name>(fused=True)`` cannot step on ``device``, or None when it can
+    (RMSprop has no fused kernel at all)."""
     param = torch.nn.Parameter(torch.zeros(4, device=device))
     param.grad = torch.ones(4, device=device)
     try:
-        torch.optim.Adam([param], fused=True).step()
+        getattr(torch.optim, name)([param], lr=0.1, fused=True).step()
     except (RuntimeError, ValueError, TypeError, NotImplementedError) as exc:
         return str(exc).splitlines()[0]
     return None
 
 
-def _adam_implementation(torch: Any, optimizer: Any) -> str:
-    """Which Adam kernel torch runs: fused, foreach or the per-tensor for-loop."""
+def _torch_implementation(torch: Any, optimizer: Any) -> str:
+    """Which kernel the torch optimizer runs: fused, foreach or the per-tensor for-loop."""
     settings = optimizer.defaults
     if settings.get("fused"):
         return "fused"
     if settings.get("foreach") is not None:
         return "foreach" if settings["foreach"] else "for-loop"
     params = [p for group in optimizer.param_groups for p in group["params"]]
-    try:  # private, but it is what Adam.step consults when foreach/fused are None
+    try:  # private, but it is what step() consults when foreach/fused are None
         from torch.optim.optimizer import _default_to_fused_or_foreach
 
         _, foreach = _default_to_fused_or_foreach(params, False, False)
@@ -537,24 +597,28 @@ def _adam_implementation(torch: Any, optimizer: Any) -> str:
     return f"{'foreach' if foreach else 'for-loop'} (torch's default on {params[0].device.type})"
 
 
-def _torch_adam(torch: Any, params: Any, variant: str, device: Any) -> tuple[Any, bool]:
-    """The contender's Adam: default, ``fused=True`` or ``foreach=True``.
+def _torch_optimizer(torch: Any, params: Any, variant: str, device: Any,
+                     optimizer: str = "adam") -> tuple[Any, bool]:
+    """The contender's optimizer (a key of ``OPTIMIZERS``): default, ``fused=True`` or
+    ``foreach=True``.
 
     Returns
     -------
-    optimizer : torch.optim.Adam
+    optimizer : torch.optim.Optimizer
     fell_back : bool
         True when fused was asked for but cannot run here (torch's default runs instead).
     """
-    options: dict[str, Any] = {"lr": LEARNING_RATE, "betas": BETAS, "eps": EPSILON}
+    setting = OPTIMIZERS[optimizer]
+    name, torch_options = setting.torch
+    options: dict[str, Any] = {"lr": setting.learning_rate, **torch_options}
     fell_back = False
     if variant in ("torch-fused", "torch-bf16"):
-        fell_back = _fused_adam_error(torch, device) is not None
+        fell_back = _fused_error(torch, device, name) is not None
         if not fell_back:
             options["fused"] = True
     elif variant == "torch-foreach":
         options["foreach"] = True
-    return torch.optim.Adam(params, **options), fell_back
+    return getattr(torch.optim, name)(params, **options), fell_back
 
 
 def run_torch(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -576,7 +640,8 @@ def run_torch(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, An
     device = torch.device("cuda" if on_gpu else "cpu")
     torch.manual_seed(SEED)
     network = _torch_network(torch, config.layer_sizes, config.hidden_activation).to(device)
-    optimizer, fell_back = _torch_adam(torch, network.parameters(), task["contender"], device)
+    optimizer, fell_back = _torch_optimizer(torch, network.parameters(), task["contender"],
+                                            device, config.optimizer)
     loss_fn = torch.nn.CrossEntropyLoss()
     generator = torch.Generator(device=device).manual_seed(SEED)
     synchronize = torch.cuda.synchronize if on_gpu else _no_sync
@@ -606,7 +671,8 @@ def run_torch(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, An
             logits = network(torch.from_numpy(data["X_test"]).to(device))
             predicted = logits.argmax(dim=1).cpu().numpy()
         accuracy = float(np.mean(predicted == data["y_test"]))
-    note = f"Adam {_adam_implementation(torch, optimizer)}, torch threads {torch.get_num_threads()}"
+    note = (f"{type(optimizer).__name__} {_torch_implementation(torch, optimizer)}, "
+            f"torch threads {torch.get_num_threads()}")
     return {"seconds": seconds, "accuracy": accuracy, "epochs_run": config.epochs,
             "note": note, "fell_back": fell_back}
 
@@ -833,8 +899,8 @@ def _ratio(value: float) -> str:
 
 
 def contender_label(name: str, runs: Runs) -> str:
-    """The row label; a fused Adam that fell back says so."""
-    return f"{name} (fused unavailable: default Adam)" if runs.last("fell_back") else name
+    """The row label; a fused optimizer that fell back says so."""
+    return f"{name} (fused unavailable: torch's default)" if runs.last("fell_back") else name
 
 
 def paired_ratio(runs: Runs, floor_runs: Runs | None) -> float:
@@ -867,7 +933,8 @@ def result_row(name: str, runs: Runs, config: Config, floor_runs: Runs | None,
 
 
 def config_notes(config: Config, results: dict[str, Runs]) -> list[str]:
-    """Footnotes under a config's table: sklearn's binary output, torch's Adam, then problems."""
+    """Footnotes under a config's table: sklearn's binary output, torch's optimizer, then
+    problems."""
     notes, problems = [], []
     one_unit = [name for name in results if LIBRARY.get(name) == "sklearn"]
     if one_unit and config.n_classes == 2:
@@ -1082,6 +1149,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--activation", choices=tuple(TORCH_ACTIVATIONS), default="relu",
                         help="every hidden layer's activation (default relu; all but relu, "
                              "tanh and sigmoid without the scikit-learn contenders)")
+    parser.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="adam",
+                        help="every contender's optimizer (default adam; rmsprop and adagrad "
+                             "without the scikit-learn contenders)")
     parser.add_argument("--repeats", type=int, default=None,
                         help="measured rounds (default 7, 2 with --quick)")
     parser.add_argument("--warmup", type=int, default=1, help="discarded rounds (default 1)")
@@ -1123,14 +1193,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("the 'large' config needs --backend cupy")
     needs_sklearn = [name for name in args.contenders or ()
                      if LIBRARY.get(name) == "sklearn"]
-    if args.activation not in SKLEARN_ACTIVATIONS and needs_sklearn:
-        parser.error(f"--activation {args.activation}: scikit-learn's MLPClassifier has no "
-                     f"{args.activation}; drop {','.join(needs_sklearn)} from --contenders")
+    sklearn_has_it = (args.activation in SKLEARN_ACTIVATIONS
+                      and OPTIMIZERS[args.optimizer].sklearn is not None)
+    for option, value, missing in (
+            ("--activation", args.activation, args.activation not in SKLEARN_ACTIVATIONS),
+            ("--optimizer", args.optimizer, OPTIMIZERS[args.optimizer].sklearn is None)):
+        if missing and needs_sklearn:
+            parser.error(f"{option} {value}: scikit-learn's MLPClassifier has no {value}; "
+                         f"drop {','.join(needs_sklearn)} from --contenders")
     if args.contenders is None:
         args.contenders = [name for name in (GPU_CONTENDERS if args.backend == "cupy"
                                              else CPU_CONTENDERS)
-                           if args.activation in SKLEARN_ACTIVATIONS
-                           or LIBRARY.get(name) != "sklearn"]
+                           if sklearn_has_it or LIBRARY.get(name) != "sklearn"]
     if args.scaling is None:
         args.scaling = "mnist" in args.configs
     return args
@@ -1139,7 +1213,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def run_configs(args: argparse.Namespace, contenders: Sequence[str],
                 folder: Path) -> tuple[list[Config], dict[str, dict[str, Runs]]]:
     """Every selected config with every contender; prints each table when it is done."""
-    configs = [make_configs(args.quick, args.backend, args.activation)[name]
+    configs = [make_configs(args.quick, args.backend, args.activation, args.optimizer)[name]
                for name in args.configs]
     all_results = {}
     for config in configs:

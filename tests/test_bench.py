@@ -202,6 +202,104 @@ def test_every_contender_can_train_the_hidden_activation_asked_for(bench, monkey
             bench.parse_args(["--activation", activation, "--contenders", "mlpx,mlpx-sklearn"])
 
 
+def _steps_of_mlpx(bench, name: str, start: np.ndarray, grads: list) -> np.ndarray:
+    import mlpx
+
+    setting = bench.OPTIMIZERS[name]
+    optimizer = getattr(mlpx.optim, setting.mlpx[0])(**setting.mlpx[1])
+    params = [start.copy()]
+    state = optimizer.init(params)
+    for grad in grads:
+        optimizer.update_(params, [grad], state, learning_rate=setting.learning_rate, xp=np)
+    return params[0]
+
+
+@pytest.mark.parametrize("name", ["adam", "sgd", "rmsprop", "adagrad"])
+def test_every_library_is_given_the_same_optimizer(bench, name):
+    """--optimizer: torch's optimizer (and scikit-learn's solver, where it has one) takes
+    mlpx's steps from the same gradients, to float64 rounding (but scikit-learn's Adam)."""
+    rng = np.random.default_rng(1)
+    start = rng.normal(size=50)
+    grads = [rng.normal(size=50) * scale for scale in (1.0, 0.1, 3.0, 1e-3, 0.5)]
+    expected = _steps_of_mlpx(bench, name, start, grads)
+    setting = bench.OPTIMIZERS[name]
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        param = torch.nn.Parameter(torch.from_numpy(start.copy()))
+        for variant in ("torch-eager", "torch-fused"):
+            with torch.no_grad():
+                param.copy_(torch.from_numpy(start))
+            optimizer, fell_back = bench._torch_optimizer(torch, [param], variant, "cpu", name)
+            assert type(optimizer).__name__ == setting.torch[0]
+            assert fell_back == (variant == "torch-fused" and name == "rmsprop")
+            for grad in grads:
+                param.grad = torch.from_numpy(grad.copy())
+                optimizer.step()
+            np.testing.assert_allclose(param.detach().numpy(), expected, rtol=1e-10,
+                                       atol=1e-13, err_msg=variant)
+    if setting.sklearn is not None and importlib.util.find_spec("sklearn") is not None:
+        from sklearn.neural_network import _stochastic_optimizers as sk
+
+        solver, options = setting.sklearn
+        params = [start.copy()]
+        if solver == "sgd":
+            sk_optimizer = sk.SGDOptimizer(params, setting.learning_rate, options["learning_rate"],
+                                           options["momentum"], options["nesterovs_momentum"])
+        else:
+            sk_optimizer = sk.AdamOptimizer(params, setting.learning_rate, options["beta_1"],
+                                            options["beta_2"], options["epsilon"])
+        for grad in grads:
+            sk_optimizer.update_params(params, [grad])
+        # scikit-learn's Adam adds eps to sqrt(v) before the bias correction, torch's and
+        # mlpx's after it: a relative difference of eps / sqrt(v)
+        rtol = 1e-5 if solver == "adam" else 1e-10
+        np.testing.assert_allclose(params[0], expected, rtol=rtol, atol=1e-13)
+
+
+@pytest.mark.parametrize("name", ["sgd", "rmsprop", "adagrad"])
+def test_every_contender_trains_with_the_optimizer_asked_for(bench, monkeypatch, name):
+    """--optimizer reaches mlpx's fit, scikit-learn's solver (where it has one), torch, the
+    report and the choice of contenders."""
+    import mlpx
+
+    used = []
+    original_fit = mlpx.MLP.fit
+
+    def recording_fit(self, X, y, **kwargs):
+        used.append((type(kwargs["optimizer"]).__name__, kwargs["learning_rate"]))
+        return original_fit(self, X, y, **kwargs)
+
+    monkeypatch.setattr(mlpx.MLP, "fit", recording_fit)
+    setting = bench.OPTIMIZERS[name]
+    configs = bench.make_configs(quick=True, backend="numpy", optimizer=name)
+    config = dataclasses.replace(configs["moons"], n_train=200, epochs=2)
+    X_train, y_train, X_test, y_test = bench.moons_data(200)
+    data = {"X_train": X_train, "y_train": y_train, "X_test": X_test, "y_test": y_test}
+    task = {"config": dataclasses.asdict(config), "backend": "numpy", "score": True,
+            "threads": 0}
+    result = bench.run_mlpx({**task, "contender": "mlpx"}, data)
+    assert used == [(setting.mlpx[0], setting.learning_rate)] and result["epochs_run"] == 2
+    in_sklearn = setting.sklearn is not None
+    if in_sklearn and importlib.util.find_spec("sklearn") is not None:
+        result = bench.run_sklearn({**task, "contender": "sklearn"}, data)
+        assert result["epochs_run"] == 2
+    if importlib.util.find_spec("torch") is not None:
+        result = bench.run_torch({**task, "contender": "torch-fused"}, data)
+        assert result["note"].startswith(setting.torch[0] + " ")
+        assert result["fell_back"] == (name == "rmsprop")
+    args = bench.parse_args(["--optimizer", name, "--configs", "moons"])
+    assert ("sklearn" in args.contenders) == in_sklearn
+    assert "torch-fused" in args.contenders and "mlpx" in args.contenders
+    described = bench.make_configs(False, "numpy", "relu", args.optimizer)["moons"].describe()
+    assert described.startswith(f"2-16-8-2, {name} lr {setting.learning_rate:g}, batch 32")
+    if not in_sklearn:
+        with pytest.raises(SystemExit):
+            bench.parse_args(["--optimizer", name, "--contenders", "mlpx,sklearn"])
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--optimizer", "adadelta"])
+
+
 def test_the_drop_in_estimator_runs_the_sklearn_call_with_mlpx(bench):
     """mlpx-sklearn: scikit-learn's exact call on mlpx.sklearn.MLPClassifier (one unit for
     two classes, as scikit-learn), reported as needing scikit-learn and mlpx."""
