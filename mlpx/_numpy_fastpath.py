@@ -955,7 +955,10 @@ class NumpyEpochRunner(EpochRunner):
             np.take(self.weights, order, out=self.W_epoch)
         penalty_sum = 0.0
         row_weights = None
-        with np.errstate(over="ignore", under="ignore"):
+        # A diverging fit overflows to inf and then NaN; the epoch's loss and weights are
+        # checked once it ends (NonFiniteLossError, which says what to change), so NumPy's
+        # warnings on the way would only repeat it, naming mlpx's internals.
+        with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
             for batch, (chunk, plan, x_aug, z_T, y_T, rows) in enumerate(self.batches):
                 if chunk is not None:
                     chunk_begin, chunk_end = chunk
