@@ -650,6 +650,32 @@ def test_partial_fit_with_classes_on_a_batch_missing_some():
         est.partial_fit(X, y, classes=[0, 1, 2, 3])
 
 
+@pytest.mark.parametrize("labels", [
+    pytest.param(np.array([3, 5, 9]), id="ints"),
+    pytest.param(np.array([1.0, 2.0, 4.0]), id="floats"),
+    pytest.param(np.array(["cat", "dog", "eel"]), id="strings"),
+    pytest.param(np.array(["cat", "dog", "eel"], dtype=object), id="objects"),
+])
+def test_later_calls_refuse_labels_they_were_not_given(labels):
+    """Every kind of label: a later call's unseen label is named in the error, and the
+    estimator keeps its weights; known ones train on."""
+    X, y = _classification()
+    y = labels[y]
+    est = MLPClassifier(hidden_layer_sizes=(4,), random_state=0)
+    est.partial_fit(X, y, classes=labels)
+    before = [w.copy() for w in est.coefs_]
+    unseen = np.array(["fox"], dtype=object) if labels.dtype.kind in "UO" else labels[:1] + 100
+    bad = y.astype(object) if labels.dtype.kind == "U" else y.copy()
+    bad[0] = unseen[0]
+    with pytest.raises(ValueError, match=r"`y` has classes not in `self.classes_`") as info:
+        est.partial_fit(X, bad)
+    assert str(unseen[0]) in str(info.value)
+    for now, then in zip(est.coefs_, before):
+        assert_array_equal(now, then)
+    est.partial_fit(X, y)
+    assert est.t_ == 2 * X.shape[0]
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_partial_fit_keeps_the_optimizer_state():
     X, y = _classification()
