@@ -93,3 +93,14 @@ def bench_kernels(session: nox.Session) -> None:
     """
     _install(session)
     session.run("python", "benchmarks/bench_kernels.py", *session.posargs)
+
+
+@nox.session(name="bench-partial-fit")
+def bench_partial_fit(session: nox.Session) -> None:
+    """Streaming training: partial_fit per call, mlpx.sklearn against scikit-learn.
+
+    ``nox -s bench-partial-fit`` streams digits in chunks of 64 and 512 rows, 5 rounds
+    (under a minute); arguments replace them (see benchmarks/README.md).
+    """
+    _install(session)
+    session.run("python", "benchmarks/bench_partial_fit.py", *session.posargs)

@@ -390,3 +390,21 @@ def test_the_checkout_benchmark_compares_two_trees(capsys, monkeypatch):
         with pytest.raises(SystemExit):
             module.main(bad)
         assert "error:" in capsys.readouterr().err
+
+
+def test_the_partial_fit_benchmark_streams_both_estimators(capsys, monkeypatch):
+    """bench_partial_fit.py: one round of one pass, a row per chunk size; bad options
+    refused before anything runs."""
+    pytest.importorskip("sklearn")
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the script adds the checkout
+    spec = importlib.util.spec_from_file_location("bench_partial_fit",
+                                                  SCRIPT.parent / "bench_partial_fit.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--chunks", "600,1797", "--epochs", "1", "--rounds", "1"]) == 0
+    table = capsys.readouterr().out
+    assert "| 600 | 3 |" in table and "| 1797 | 1 |" in table
+    for bad in (["--chunks", "0"], ["--chunks", "a,b"], ["--rounds", "0"]):
+        with pytest.raises(SystemExit):
+            module.main(bad)
+        assert "error:" in capsys.readouterr().err
