@@ -725,6 +725,27 @@ run_optimizer_step(PyObject *const *args, Py_ssize_t nargs, int count,
     return result;
 }
 
+/* What every optimizer step's entry point checks first: between min_args and max_args
+ * arguments, and count floats from args[first] on into step->constants. Returns -1 with
+ * an error. */
+static int
+get_step_constants(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t min_args,
+                   Py_ssize_t max_args, int first, int count, OptimizerStep *step,
+                   const char *function)
+{
+    if (nargs < min_args || nargs > max_args) {
+        PyErr_Format(PyExc_TypeError, "%s takes %zd to %zd arguments (%zd given)", function,
+                     min_args, max_args, nargs);
+        return -1;
+    }
+    for (int i = 0; i < count; i++) {
+        if (get_double(args[first + i], &step->constants[i]) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 PyDoc_STRVAR(adam_step_doc,
 "adam_step(param, grad, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2,\n"
 "          step_size, epsilon, decay, l2=None, penalised=None)\n"
@@ -756,14 +777,8 @@ adam_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     static const int writable[] = {1, 0, 1, 1}, optional[] = {0, 0, 0, 0};
     OptimizerStep step = {0};
 
-    if (nargs < 11 || nargs > 13) {
-        PyErr_Format(PyExc_TypeError, "adam_step takes 11 to 13 arguments (%zd given)", nargs);
+    if (get_step_constants(args, nargs, 11, 13, 4, 6, &step, "adam_step") < 0) {
         return NULL;
-    }
-    for (int i = 0; i < 6; i++) {
-        if (get_double(args[4 + i], &step.constants[i]) < 0) {
-            return NULL;
-        }
     }
     step.decay = 1.0; /* Adam: multiplying by exactly 1 changes no parameter */
     if (args[10] != Py_None && get_double(args[10], &step.decay) < 0) {
@@ -801,12 +816,7 @@ sgd_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     static const int writable[] = {1, 0, 1}, optional[] = {0, 0, 1};
     OptimizerStep step = {0};
 
-    if (nargs < 6 || nargs > 8) {
-        PyErr_Format(PyExc_TypeError, "sgd_step takes 6 to 8 arguments (%zd given)", nargs);
-        return NULL;
-    }
-    if (get_double(args[3], &step.constants[0]) < 0 ||
-        get_double(args[4], &step.constants[1]) < 0) {
+    if (get_step_constants(args, nargs, 6, 8, 3, 2, &step, "sgd_step") < 0) {
         return NULL;
     }
     step.nesterov = PyObject_IsTrue(args[5]);
@@ -844,15 +854,8 @@ rmsprop_step(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     static const int writable[] = {1, 0, 1}, optional[] = {0, 0, 0};
     OptimizerStep step = {0};
 
-    if (nargs < 7 || nargs > 9) {
-        PyErr_Format(PyExc_TypeError, "rmsprop_step takes 7 to 9 arguments (%zd given)",
-                     nargs);
+    if (get_step_constants(args, nargs, 7, 9, 3, 4, &step, "rmsprop_step") < 0) {
         return NULL;
-    }
-    for (int i = 0; i < 4; i++) {
-        if (get_double(args[3 + i], &step.constants[i]) < 0) {
-            return NULL;
-        }
     }
     return run_optimizer_step(args, nargs, 3, names, writable, optional, 7, &step,
                               square_average_stretch_float, square_average_stretch_double,
