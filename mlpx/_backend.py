@@ -59,6 +59,8 @@ class Backend:
             device = str(self.device)
         elif self.name == "cupy":
             device = int(self.device.id)
+        elif self.name == "array_api_strict":
+            device = self.device  # its Device objects pickle (and emulate a second device)
         else:
             device = None
         return resolve_backend, (self.name, device)

@@ -427,7 +427,9 @@ class MLP:
                 self._check_fits_dtype(max(-low, high), name=name)
             return from_host(features, backend=self.backend, dtype=self.dtype)
         xp = self.xp
-        if not bool(xp.all(xp.isfinite(features))):
+        # integers and bools are finite (and array-API isfinite takes only numbers)
+        if xp.isdtype(features.dtype, "real floating") and not bool(
+                xp.all(xp.isfinite(features))):
             raise MlpxValueError(
                 f"{name} contains NaN or infinite values; drop or impute them first"
             )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import pickle
 
 import array_api_compat
 import numpy as np
@@ -119,7 +120,7 @@ def test_missing_backend_says_what_to_install():
 
 
 def test_model_backend_from_namespace_or_name(backend):
-    by_name = mlpx.MLP([2, 1], backend=backend.name)
+    by_name = mlpx.MLP([2, 1], backend=backend)
     by_backend = mlpx.MLP([2, 1], backend=backend)
     assert by_name.backend == by_backend.backend == backend
     assert by_name.xp is backend.xp
@@ -392,3 +393,13 @@ def test_params_of_another_library_raise_type_error():
     params = [torch.zeros(2, 1), torch.zeros(1)]
     with pytest.raises(TypeError, match="torch"):
         model.set_params(params)
+
+
+def test_a_pickled_backend_keeps_its_device(backend):
+    """Pickling resolves the backend again by name and device: a model pickled on a second
+    device (``--device``) comes back there, not on the default one."""
+    assert pickle.loads(pickle.dumps(backend)) == backend
+    model = mlpx.MLP([2, 3, 2], activations=["relu", "softmax"], backend=backend, seed=0)
+    again = pickle.loads(pickle.dumps(model))
+    assert again.backend == backend
+    assert_close(again.params[0], model.params[0], backend=backend, rtol=0)
