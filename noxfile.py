@@ -1,7 +1,7 @@
 """Test, lint, example and benchmark sessions; each installs what it needs.
 
     nox -s tests-numpy              # the core suite on NumPy (also the backend-independent tests)
-    nox -s tests-array_api_strict   # every xp-parametrised test on array-api-strict
+    nox -s tests-array_api_strict   # every xp-parametrised test on array-api-strict (two devices)
     nox -s tests-torch              # ... on PyTorch tensors (torch==2.13.0, CPU build here)
     nox -s tests-cupy               # ... on CuPy (needs an NVIDIA GPU)
     nox -s lint examples
@@ -30,9 +30,15 @@ def tests_numpy(session: nox.Session) -> None:
 
 @nox.session(name="tests-array_api_strict")
 def tests_array_api_strict(session: nox.Session) -> None:
-    """The xp-parametrised tests on array-api-strict: proof that nothing NumPy-only slipped in."""
+    """The xp-parametrised tests on array-api-strict: proof that nothing NumPy-only slipped in.
+
+    Then once more on its emulated second device (``--device device1``), where arrays do
+    not turn into NumPy arrays or mix with the default device's, as on a GPU.
+    """
     _install(session)
     session.run("pytest", "--backend", "array_api_strict", *session.posargs)
+    session.run("pytest", "--backend", "array_api_strict", "--device", "device1",
+                *session.posargs)
 
 
 @nox.session(name="tests-torch")

@@ -3,6 +3,13 @@
 ``pytest --backend NAME`` (what each nox session passes) restricts the fixture to one
 backend; tests that do not use the fixture then run only in the numpy session, so the
 sessions do not repeat each other. Without ``--backend`` every usable backend runs.
+
+``--device`` puts the backend's arrays on another device than its default: ``cuda:1`` for
+torch, ``1`` for CuPy, or ``device1`` for array-api-strict, whose named devices emulate
+one that is not the host's. There an array cannot become a NumPy array without being
+moved first, and arrays of two devices do not mix, as on a GPU, so the
+array_api_strict session runs its tests a second time on ``device1``: a CPU run that
+catches a device dropped or a silent host conversion.
 """
 
 from __future__ import annotations
@@ -26,6 +33,23 @@ def pytest_addoption(parser):
         choices=BACKEND_NAMES,
         help="run the xp-parametrised tests on this backend only (repeatable)",
     )
+    parser.addoption(
+        "--device",
+        default=None,
+        help="the device of the backend under test (cuda:1 for torch, 1 for cupy, device1 "
+             "for array_api_strict); default: the backend's default device",
+    )
+
+
+def _device(name: str, device: str | None):
+    """``--device`` as ``resolve_backend`` takes it for backend ``name``."""
+    if device is None or name == "numpy":
+        return None
+    if name == "array_api_strict":
+        import array_api_strict
+
+        return array_api_strict.Device(device)
+    return int(device) if name == "cupy" else device
 
 
 def _selected(config) -> tuple[str, ...]:
@@ -52,7 +76,7 @@ def backend(request) -> Backend:
     """The resolved backend under test; skips when it cannot be used here."""
     name = request.param
     try:
-        return resolve_backend(name)
+        return resolve_backend(name, _device(name, request.config.getoption("--device")))
     except BackendUnavailableError as exc:
         pytest.skip(f"{name} not usable here: {exc}")
 

@@ -675,7 +675,7 @@ def test_diverging_fit_keeps_the_last_finite_weights(backend, terminate_on_nan, 
     rng = np.random.default_rng(1)
     X = rng.normal(size=(32, 2)) * 1e3  # unscaled
     y = X @ np.array([3.0, -2.0]) * 1e3
-    model = MLP([2, 8, 1], ["relu", "identity"], loss="mse", backend=backend.name, seed=0)
+    model = MLP([2, 8, 1], ["relu", "identity"], loss="mse", backend=backend, seed=0)
     recorder = RecordEpochStarts()
     callbacks = [recorder, mlpx.TerminateOnNaN()] if terminate_on_nan else [recorder]
     learning_rate = 1e6 if schedule == "huge" else JumpAtEpoch2()

@@ -135,12 +135,12 @@ def test_ctrl_c_then_resume_matches_the_uninterrupted_run(tmp_path):
 def test_resume_on_every_backend(backend, tmp_path):
     X, y = _data(60)
     path = tmp_path / "run.ckpt"
-    full = _model(backend=backend.name)
+    full = _model(backend=backend)
     full.fit(X, y, epochs=5, batch_size=16, learning_rate=0.01)
-    first = _model(backend=backend.name)
+    first = _model(backend=backend)
     first.fit(X, y, epochs=5, batch_size=16, learning_rate=0.01,
               callbacks=[Checkpoint(path), StopAfter(2)])
-    resumed = _model(seed=3, backend=backend.name)
+    resumed = _model(seed=3, backend=backend)
     resumed.fit(X, y, epochs=5, batch_size=16, learning_rate=0.01, resume_from=path)
     for got, want in zip(resumed.params, full.params):
         assert_close(got, want, backend=backend, rtol=1e-6, atol=1e-7)
@@ -148,7 +148,7 @@ def test_resume_on_every_backend(backend, tmp_path):
 
 def test_ctrl_c_on_every_backend_keeps_the_step_weights(backend):
     X, y = _data(60)
-    model = _model(backend=backend.name)
+    model = _model(backend=backend)
     signal_at = SigintAt(epoch=1, batch=1)
     history = model.fit(X, y, epochs=4, batch_size=16, callbacks=[signal_at])
     assert history.interrupted and history.epoch == [0]

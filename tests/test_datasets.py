@@ -54,7 +54,7 @@ def make(name, seed=0, **kwargs):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_generator_shapes_dtypes_and_device(backend, name, dtype):
     _, _, n_samples, n_features, labels = GENERATORS[name]
-    X, y = make(name, backend=backend.name, dtype=dtype)
+    X, y = make(name, backend=backend, dtype=dtype)
     assert_on_backend(X, backend)
     assert_on_backend(y, backend)
     assert X.dtype == getattr(backend.xp, dtype)
@@ -68,7 +68,7 @@ def test_generator_shapes_dtypes_and_device(backend, name, dtype):
 @pytest.mark.parametrize("name", sorted(GENERATORS))
 def test_same_seed_gives_identical_data_on_every_backend(backend, name):
     X_ref, y_ref = make(name, seed=7, backend="numpy")
-    X, y = make(name, seed=7, backend=backend.name)
+    X, y = make(name, seed=7, backend=backend)
     np.testing.assert_array_equal(to_numpy(X), to_numpy(X_ref))
     np.testing.assert_array_equal(to_numpy(y), to_numpy(y_ref))
 
@@ -260,7 +260,7 @@ def test_split_rejects_arrays_of_different_libraries():
 
 
 def test_scaler_zero_mean_unit_std_and_round_trip(backend):
-    X, _ = make_blobs(200, centers=2, n_features=3, seed=0, backend=backend.name, dtype="float64")
+    X, _ = make_blobs(200, centers=2, n_features=3, seed=0, backend=backend, dtype="float64")
     scaler = StandardScaler().fit(X)
     assert scaler.n_features_in_ == 3
     assert_on_backend(scaler.mean_, backend)
@@ -279,7 +279,7 @@ def test_scaler_zero_mean_unit_std_and_round_trip(backend):
 
 
 def test_scaler_float32_keeps_dtype(backend):
-    X, _ = make_moons(100, seed=0, backend=backend.name, dtype="float32")
+    X, _ = make_moons(100, seed=0, backend=backend, dtype="float32")
     Z = StandardScaler().fit_transform(X)
     assert Z.dtype == backend.xp.float32
     np.testing.assert_allclose(to_numpy(Z).std(axis=0), 1.0, rtol=1e-5)
@@ -302,7 +302,7 @@ def test_scaler_on_integer_lists():
 
 
 def test_scaler_moves_host_data_to_the_fitted_backend(backend):
-    X, _ = make_moons(20, seed=0, backend=backend.name)
+    X, _ = make_moons(20, seed=0, backend=backend)
     scaler = StandardScaler().fit(X)
     Z = scaler.transform(to_numpy(X))
     assert_on_backend(Z, backend)
@@ -337,7 +337,7 @@ def test_one_hot_values_on_backend(backend):
 
 
 def test_one_hot_of_generated_labels(backend):
-    _, y = make_spirals(30, n_classes=3, seed=0, backend=backend.name)
+    _, y = make_spirals(30, n_classes=3, seed=0, backend=backend)
     encoded = one_hot(y, 3)
     np.testing.assert_array_equal(np.argmax(to_numpy(encoded), axis=1), to_numpy(y))
 
@@ -352,7 +352,7 @@ def test_one_hot_lists_and_empty():
 
 def test_load_digits(backend):
     pytest.importorskip("sklearn")
-    X, y = load_digits(backend=backend.name)
+    X, y = load_digits(backend=backend)
     assert_on_backend(X, backend)
     assert_on_backend(y, backend)
     assert tuple(X.shape) == (1797, 64) and tuple(y.shape) == (1797,)

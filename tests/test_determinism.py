@@ -71,7 +71,7 @@ def test_a_fit_on_any_backend_starts_and_shuffles_as_numpy_does(backend):
 
     X, y = make_moons(n_samples=120, noise=0.2, seed=1)
     models = [mlpx.MLP([2, 8, 1], activations=["tanh", "sigmoid"], seed=4, dtype="float64",
-                       backend=name) for name in ("numpy", backend.name)]
+                       backend=name) for name in ("numpy", backend)]
     for reference, other in zip(models[0].params, models[1].params):
         assert_close(other, reference, backend=backend, rtol=0)
     orders = [model.shuffle_rng.permutation(120) for model in models]

@@ -100,7 +100,7 @@ def test_one_hot_targets_take_the_short_gradient_with_the_same_numbers(backend):
     from mlpx.train import EpochRunner
 
     rng = np.random.default_rng(4)
-    model = mlpx.MLP([3, 5, 4], ["tanh", "softmax"], backend=backend.name, seed=0)
+    model = mlpx.MLP([3, 5, 4], ["tanh", "softmax"], backend=backend, seed=0)
     X, Y, _ = model.check_Xy(rng.normal(size=(24, 3)), np.arange(24) % 4)
     output = model._forward(X)
     general = model._backward(Y, output)
@@ -113,6 +113,6 @@ def test_one_hot_targets_take_the_short_gradient_with_the_same_numbers(backend):
 
     assert runner(Y).unit_target_rows
     assert not runner(0.5 * Y).unit_target_rows  # soft targets: rows sum to 0.5
-    regression = mlpx.MLP([3, 2], backend=backend.name)
+    regression = mlpx.MLP([3, 2], backend=backend)
     assert not EpochRunner(regression, Adam(), X, Y[:, :2], 8,
                            CallbackList([], regression)).unit_target_rows

@@ -64,7 +64,7 @@ def make_model(backend, hidden, head: str, *, alpha=0.0, dtype="float64", seed=1
     """
     output, loss, n_outputs, _ = HEADS[head]
     model = mlpx.MLP([N_FEATURES, 5, 4, n_outputs], activations=[*hidden, output], loss=loss,
-                     backend=backend.name, dtype=dtype, seed=seed, alpha=alpha)
+                     backend=backend, dtype=dtype, seed=seed, alpha=alpha)
     rng = np.random.default_rng(seed)
     model.params = [
         mlpx.to_numpy(p) if i % 2 == 0 else rng.uniform(-0.5, 0.5, size=tuple(p.shape))
@@ -186,7 +186,7 @@ def test_grads_equal_torch_autograd(backend, hidden, head, alpha):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_binary_crossentropy_stable_for_huge_logits(backend, dtype):
     # One sigmoid unit, z = 1e4 * x1: logits +1e4 and -1e4.
-    model = mlpx.MLP([2, 1], activations=["sigmoid"], backend=backend.name, dtype=dtype)
+    model = mlpx.MLP([2, 1], activations=["sigmoid"], backend=backend, dtype=dtype)
     model.params = [np.array([[1e4], [0.0]]), np.array([0.0])]
     X = np.array([[1.0, 0.5], [-1.0, 0.5]])
     inter = model.forward(X, return_intermediates=True)
@@ -212,7 +212,7 @@ def test_binary_crossentropy_stable_for_huge_logits(backend, dtype):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_categorical_crossentropy_stable_for_huge_logits(backend, dtype):
     # Three softmax units with logits z = [1e4, 0, -1e4] for x = [1, 0].
-    model = mlpx.MLP([2, 3], activations=["softmax"], backend=backend.name, dtype=dtype)
+    model = mlpx.MLP([2, 3], activations=["softmax"], backend=backend, dtype=dtype)
     model.params = [np.array([[1e4, 0.0, -1e4], [0.0, 0.0, 0.0]]), np.zeros(3)]
     X = np.array([[1.0, 0.0], [1.0, 0.0]])
     output = model.forward(X)
@@ -239,7 +239,7 @@ def test_crossentropy_gradients_finite_through_hidden_layer(backend, head):
     """Saturated logits of +-1e4 behind a hidden layer still give finite, exact gradients."""
     output, loss_name, n_outputs, kind = HEADS[head]
     model = mlpx.MLP([2, 2, n_outputs], activations=["relu", output], loss=loss_name,
-                     backend=backend.name, dtype="float64")
+                     backend=backend, dtype="float64")
     W2 = np.zeros((2, n_outputs))
     W2[0, 0] = 1e4  # z_0 = 1e4 * relu(x0)
     if n_outputs > 1:
@@ -303,7 +303,7 @@ def test_forward_intermediates(backend, activation, dtype):
     else:
         activations = [activation, activation, "identity" if activation == "sigmoid"
                        else "sigmoid"]
-    model = mlpx.MLP([3, 5, 4, 3], activations=activations, backend=backend.name,
+    model = mlpx.MLP([3, 5, 4, 3], activations=activations, backend=backend,
                      dtype=dtype, seed=3)
     expected_dtype = getattr(backend.xp, dtype)
     X, _ = make_data("real", 3)

@@ -222,7 +222,7 @@ class TorchOps:
 # --- helpers ------------------------------------------------------------------------------
 
 def make_graph(backend, dtype="float64"):
-    return g.Graph(backend=backend.name, dtype=dtype, device=backend.device)
+    return g.Graph(backend=backend, dtype=dtype, device=backend.device)
 
 
 def build_case(name: str, graph, inputs):

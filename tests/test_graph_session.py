@@ -16,7 +16,7 @@ MLP_TOL = 1e-10
 
 
 def make_graph(backend, dtype="float64"):
-    return g.Graph(backend=backend.name, dtype=dtype, device=backend.device)
+    return g.Graph(backend=backend, dtype=dtype, device=backend.device)
 
 
 def tutorial_problem(seed=0, n=8):
@@ -481,7 +481,7 @@ MLP_SPECS = {
 def test_graph_mlp_matches_mlpx_mlp(backend, spec):
     layer_sizes, activations = MLP_SPECS[spec]
     model = mlpx.MLP(layer_sizes, activations=activations, dtype="float64", seed=0,
-                     backend=backend.name, device=backend.device)
+                     backend=backend, device=backend.device)
     rng = np.random.default_rng(5)
     # random biases keep relu units off their kinks and make the bias gradients telling
     model.params = [to_numpy(p) if i % 2 == 0 else rng.uniform(-0.5, 0.5, size=p.shape)
@@ -515,7 +515,7 @@ def test_graph_mlp_matches_mlpx_mlp(backend, spec):
 def test_graph_mlp_training_matches_mlpx_sgd_steps(backend):
     """Three graph gradient-descent steps equal three SGD updates on MLP.loss_and_grads."""
     model = mlpx.MLP([2, 3, 2], activations=["sigmoid", "softmax"], dtype="float64", seed=0,
-                     backend=backend.name, device=backend.device)
+                     backend=backend, device=backend.device)
     rng = np.random.default_rng(6)
     X_data, y = rng.normal(size=(6, 2)), np.array([0, 1, 1, 0, 1, 0])
     with make_graph(backend):

@@ -193,7 +193,7 @@ CASES = {
 
 def build(backend, case):
     model = mlpx.MLP(case["layer_sizes"], activations=case["activations"], loss=case["loss"],
-                     backend=backend.name, dtype="float64", seed=0)
+                     backend=backend, dtype="float64", seed=0)
     model.params = [np.array(p, dtype=np.float64) for p in case["params"]]
     return model
 

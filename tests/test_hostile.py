@@ -439,7 +439,7 @@ def test_backend_hostile_dtypes(backend, kind, data):
         X = xp.asarray(host, device=backend.device)
     except (TypeError, ValueError, RuntimeError):
         assume(False)
-    model = fitted_model(kind, backend=backend.name)
+    model = fitted_model(kind, backend=backend)
     method = data.draw(st.sampled_from(["fit", "predict"]), label="method")
     y = Y_GOOD[kind] if rows == 8 else Y_GOOD[kind][:rows]
     result = outcome(model, lambda: call_method(model, method, X, y), what=method,

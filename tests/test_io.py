@@ -29,7 +29,7 @@ def _trained(backend=None, **kwargs):
     y = (X[:, 0] + X[:, 1] > 0).astype(int)
     config = {"layer_sizes": [3, 5, 1], "activations": ["tanh", "sigmoid"], "seed": 3}
     config.update(kwargs)
-    model = mlpx.MLP(backend=backend.name if backend else "numpy", **config)
+    model = mlpx.MLP(backend=backend if backend else "numpy", **config)
     model.fit(X, y, epochs=3, batch_size=8)
     return model, X, y
 
@@ -58,14 +58,17 @@ def test_round_trip_on_every_backend_and_back_to_numpy(backend, tmp_path):
     model, X, y = _trained(backend)
     path = tmp_path / "m.safetensors"
     model.save(path)
-    same = mlpx.load(path)  # default: the backend it was saved from
+    same = mlpx.load(path)  # default: the backend it was saved from, on its default device
     assert same.backend.name == backend.name
+    assert_close(same.predict_proba(X), model.predict_proba(X), backend=same.backend, rtol=0)
+    same = mlpx.load(path, device=backend.device)
+    assert same.backend == backend
     assert_close(same.predict_proba(X), model.predict_proba(X), backend=backend, rtol=0)
     on_cpu = mlpx.load(path, backend="numpy")
     assert isinstance(on_cpu.predict_proba(X), np.ndarray)
     assert_close(on_cpu.predict_proba(X), model.predict_proba(X), rtol=1e-6, atol=1e-7)
     on_cpu.save(tmp_path / "cpu.safetensors")
-    back = mlpx.load(tmp_path / "cpu.safetensors", backend=backend.name)
+    back = mlpx.load(tmp_path / "cpu.safetensors", backend=backend)
     assert_close(back.predict_proba(X), model.predict_proba(X), backend=backend, rtol=0)
     assert back.evaluate(X, y) == model.evaluate(X, y)
 

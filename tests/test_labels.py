@@ -73,7 +73,7 @@ def assert_classifier_metrics(metrics) -> None:
 
 
 def fitted(layer_sizes, activations, backend, X, y, **fit_kwargs) -> MLP:
-    model = MLP(layer_sizes, activations, backend=backend.name, seed=0)
+    model = MLP(layer_sizes, activations, backend=backend, seed=0)
     kwargs = {"epochs": 60, "batch_size": None, "learning_rate": 0.1, **fit_kwargs}
     model.fit(X, y, **kwargs)
     return model
@@ -155,7 +155,7 @@ def test_batches_with_one_class_each(backend, labels):
     """Sorted data, no shuffling, batch_size 2: every batch holds a single class."""
     order = np.argsort(I_TRI, kind="stable")
     y = I_TRI[order] if labels == "int" else np.array(["a", "b", "c"])[I_TRI[order]]
-    model = MLP([2, 6, 3], ["tanh", "softmax"], backend=backend.name, seed=0)
+    model = MLP([2, 6, 3], ["tanh", "softmax"], backend=backend, seed=0)
     history = model.fit(X_TRI[order], y, epochs=3, batch_size=2, shuffle=False)
     assert len(history.epoch) == 3 and np.isfinite(history["loss"][-1])
     assert model.classes_.tolist() == ([0, 1, 2] if labels == "int" else ["a", "b", "c"])
@@ -166,7 +166,7 @@ def test_integer_labels_missing_a_class(backend, source):
     """Class 2 never appears: integer labels are indices, so classes_ is still 0, 1, 2."""
     keep = I_TRI < 2
     X, y = as_source(X_TRI[keep], backend, source), as_source(I_TRI[keep], backend, source)
-    model = MLP([2, 6, 3], ["tanh", "softmax"], backend=backend.name, seed=0)
+    model = MLP([2, 6, 3], ["tanh", "softmax"], backend=backend, seed=0)
     model.fit(X, y, epochs=3)
     assert model.classes_.tolist() == [0, 1, 2]
     assert_classifier_metrics(model.evaluate(X, y))
@@ -176,7 +176,7 @@ def test_integer_labels_missing_a_class(backend, source):
 def test_sigmoid_labels_of_one_class(backend, source):
     """All-zero labels (one batch's worth) still train a 0/1 model."""
     y = as_source(np.zeros(X_BIN.shape[0], dtype=np.int64), backend, source)
-    model = MLP([2, 4, 1], ["tanh", "sigmoid"], backend=backend.name, seed=0)
+    model = MLP([2, 4, 1], ["tanh", "sigmoid"], backend=backend, seed=0)
     model.fit(X_BIN, y, epochs=3)
     assert model.classes_.tolist() == [0, 1]
     assert_classifier_metrics(model.evaluate(X_BIN, y))
@@ -212,7 +212,7 @@ def test_warm_fit_keeps_string_classes(backend):
 ], ids=["1d", "column", "two-outputs"])
 def test_regression_targets(backend, n_outputs, y, shape, source):
     X, y = as_source(X_REG, backend, source), as_source(y, backend, source)
-    model = MLP([2, 8, n_outputs], ["tanh", "identity"], backend=backend.name, seed=0)
+    model = MLP([2, 8, n_outputs], ["tanh", "identity"], backend=backend, seed=0)
     model.fit(X, y, epochs=5, batch_size=8)
     assert model.classes_ is None
     predicted = model.predict(X)
@@ -227,6 +227,6 @@ def test_regression_targets(backend, n_outputs, y, shape, source):
 
 def test_integer_regression_targets(backend):
     y = as_source(np.round(Y_REG[:, 0] * 3).astype(np.int64), backend, "native")
-    model = MLP([2, 8, 1], ["tanh", "identity"], backend=backend.name, seed=0)
+    model = MLP([2, 8, 1], ["tanh", "identity"], backend=backend, seed=0)
     model.fit(X_REG, y, epochs=3)
     assert set(model.evaluate(X_REG, y)) == {"loss", "mae"}

@@ -31,7 +31,7 @@ def _data(n_samples: int = 40, seed: int = 0):
 
 
 def _model(backend, precision: str = "bfloat16", **kwargs) -> mlpx.MLP:
-    return mlpx.MLP(SIZES, activations=ACTIVATIONS, backend=backend.name, seed=1,
+    return mlpx.MLP(SIZES, activations=ACTIVATIONS, backend=backend, seed=1,
                     matmul_precision=precision, **kwargs)
 
 
@@ -276,7 +276,7 @@ def test_sklearn_estimators_pass_the_precision_on(backend):
 
     X, y = _data(60)
     clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0,
-                        backend=backend.name, matmul_precision="bfloat16")
+                        backend=backend, matmul_precision="bfloat16")
     assert clf.get_params()["matmul_precision"] == "bfloat16"
     if not backend_supports("bfloat16", backend.xp):
         with pytest.raises(MlpxValueError, match="matmul_precision='bfloat16'"):
