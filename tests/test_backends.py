@@ -120,7 +120,7 @@ def test_missing_backend_says_what_to_install():
 
 
 def test_model_backend_from_namespace_or_name(backend):
-    by_name = mlpx.MLP([2, 1], backend=backend)
+    by_name = mlpx.MLP([2, 1], backend=backend.name, device=backend.device)
     by_backend = mlpx.MLP([2, 1], backend=backend)
     assert by_name.backend == by_backend.backend == backend
     assert by_name.xp is backend.xp

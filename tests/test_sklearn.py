@@ -1095,7 +1095,7 @@ def test_backend_regressor_fit_predict(backend):
 
 def test_backend_parameter_with_numpy_input(backend):
     X, y = _regression()
-    est = MLPRegressor(**_BACKEND_PARAMS, backend=backend).fit(X, y)
+    est = MLPRegressor(**_BACKEND_PARAMS, backend=backend.name, device=backend.device).fit(X, y)
     assert est.model_.backend.name == backend.name
     _assert_on_backend(est.coefs_[0], backend)
     reference = MLPRegressor(**_BACKEND_PARAMS).fit(X, y)
