@@ -5,6 +5,7 @@
     nox -s tests-torch              # ... on PyTorch tensors (torch==2.13.0, CPU build here)
     nox -s tests-cupy               # ... on CuPy (needs an NVIDIA GPU)
     nox -s lint examples
+    nox -s bench bench-kernels bench-partial-fit   # benchmarks (see benchmarks/README.md)
 """
 
 from __future__ import annotations

@@ -78,8 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--chunks, --epochs and --rounds must be at least 1")
     X, y = digits()
     libraries = estimators()
+    passes = f"{args.epochs} pass{'es' * (args.epochs != 1)}"
+    rounds = f"{args.rounds} round{'s' * (args.rounds != 1)}"
     print(f"## partial_fit per call: digits ({X.shape[0]} rows), hidden {HIDDEN}, batch "
-          f"{BATCH_SIZE}, Adam, {args.epochs} passes, median of {args.rounds} rounds\n")
+          f"{BATCH_SIZE}, Adam, {passes}, median of {rounds}\n")
     print("| rows per call | calls | sklearn ms/call | mlpx ms/call | mlpx speed-up (paired) "
           "| accuracy sklearn / mlpx |")
     print("| ---: | ---: | ---: | ---: | ---: | --- |")
