@@ -19,7 +19,7 @@
  * sgd_step does the same for SGD, with or without (Nesterov) momentum (SGD._apply, the
  * NumPy kernels _SGDStep and _MomentumStep; see SGD_LOOP), rmsprop_step for RMSprop and
  * Adagrad (see SQUARE_AVERAGE_LOOP). Each steps the whole vector or a layer's slice of it
- * at a time, and add an L2 penalty's gradient to the weights only
+ * at a time, and adds an L2 penalty's gradient to the weights only
  * (the penalised ranges), summing their squares for the logged loss on the way.
  *
  * Bitwise equality needs each operation rounded on its own: no fused multiply-add
