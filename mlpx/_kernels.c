@@ -30,7 +30,7 @@
  * take_rows_ gathers rows of X by index into a buffer beside a column of ones (np.take
  * needs a contiguous destination, which would mean a copy of all of X with the ones).
  *
- * shift_by_max_ and softmax_minus_targets_ are the softmax cross-entropy gradient's seven
+ * shift_by_max_ and softmax_minus_labels_ are the softmax cross-entropy gradient's seven
  * NumPy calls as two passes, before and after NumPy's own np.exp; logistic_minus_targets_
  * is the sigmoid binary cross-entropy gradient's last four as one pass after it.
  *
@@ -442,13 +442,16 @@ ELEMENTWISE_LOOP(softplus_grad_float64, double, SOFTPLUS_GRAD(double))
         }                                                                                   \
     }                                                                                       \
                                                                                             \
-    MLPX_CLONES static void softmax_minus_targets_##T(char *e, Py_ssize_t e_stride,        \
-                                                       const char *y, Py_ssize_t y_stride,  \
-                                                       Py_ssize_t k, Py_ssize_t n, T scale) \
+    /* e = (e / column totals - y) * scale with one-hot targets y given by their labels:  \
+     * y is 1 in row labels[j] of column j, 0 elsewhere. */                                 \
+    MLPX_CLONES static void softmax_minus_labels_##T(char *e, Py_ssize_t e_stride,         \
+                                                      const Py_ssize_t *labels,             \
+                                                      Py_ssize_t k, Py_ssize_t n, T scale)  \
     {                                                                                       \
         T total[SOFTMAX_BLOCK];                                                             \
         for (Py_ssize_t start = 0; start < n; start += SOFTMAX_BLOCK) {                     \
             Py_ssize_t width = n - start < SOFTMAX_BLOCK ? n - start : SOFTMAX_BLOCK;       \
+            const Py_ssize_t *label = labels + start;                                       \
             const T *first = (const T *)e + start;                                          \
             for (Py_ssize_t j = 0; j < width; j++) {                                        \
                 total[j] = first[j];                                                        \
@@ -461,9 +464,8 @@ ELEMENTWISE_LOOP(softplus_grad_float64, double, SOFTPLUS_GRAD(double))
             }                                                                               \
             for (Py_ssize_t i = 0; i < k; i++) {                                            \
                 T *row = (T *)(e + i * e_stride) + start;                                  \
-                const T *target = (const T *)(y + i * y_stride) + start;                   \
                 for (Py_ssize_t j = 0; j < width; j++) {                                    \
-                    row[j] = (row[j] / total[j] - target[j]) * scale;                       \
+                    row[j] = (row[j] / total[j] - (T)(label[j] == i)) * scale;              \
                 }                                                                           \
             }                                                                               \
         }                                                                                   \
@@ -494,7 +496,7 @@ SOFTMAX_LOOPS(double)
 LOGISTIC_LOOP(float)
 LOGISTIC_LOOP(double)
 
-/* A (k, n) loop over e in place with targets y: softmax_minus_targets_ or the logistic one. */
+/* A (k, n) loop over e in place with targets y: logistic_minus_targets_'s. */
 typedef void (*MinusTargetsFloat)(char *e, Py_ssize_t e_stride, const char *y,
                                   Py_ssize_t y_stride, Py_ssize_t k, Py_ssize_t n, float scale);
 typedef void (*MinusTargetsDouble)(char *e, Py_ssize_t e_stride, const char *y,
@@ -1173,6 +1175,47 @@ same_matrix_shape(const Py_buffer *a, const Py_buffer *b, const char *function,
     return 1;
 }
 
+/* Every index in [0, limit), or an IndexError naming the first that is not (as
+ * "rows[2] = 9 is out of range for 4 rows", with name "rows" and what "rows"). */
+static int
+check_indices(const Py_buffer *indices_view, Py_ssize_t limit, const char *function,
+              const char *name, const char *what)
+{
+    const Py_ssize_t *indices = indices_view->buf;
+    for (Py_ssize_t i = 0; i < indices_view->shape[0]; i++) {
+        if (indices[i] < 0 || indices[i] >= limit) {
+            PyErr_Format(PyExc_IndexError, "%s: %s[%zd] = %zd is out of range for %zd %s",
+                         function, name, i, indices[i], limit, what);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* One label per column of a (k, n) matrix: a C-contiguous intp array of shape (n,), each
+ * in [0, k) (the loops index rows by them). */
+static int
+get_labels(PyObject *obj, Py_buffer *view, Py_ssize_t k, Py_ssize_t n, const char *function)
+{
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        PyErr_Format(PyExc_TypeError, "%s: labels must be a C-contiguous intp array",
+                     function);
+        return -1;
+    }
+    if (!is_intp(view) || view->ndim != 1) {
+        PyErr_Format(PyExc_TypeError, "%s: labels must be a 1-D intp array", function);
+    }
+    else if (view->shape[0] != n) {
+        PyErr_Format(PyExc_ValueError, "%s: labels must have one entry per column (%zd), "
+                     "not %zd", function, n, view->shape[0]);
+    }
+    else if (check_indices(view, k, function, "labels", "classes") == 0) {
+        return 0;
+    }
+    PyBuffer_Release(view);
+    return -1;
+}
+
 PyDoc_STRVAR(shift_by_max_doc,
 "shift_by_max_(z, out)\n"
 "--\n\n"
@@ -1218,20 +1261,8 @@ shift_by_max_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
-PyDoc_STRVAR(softmax_minus_targets_doc,
-"softmax_minus_targets_(e, y, scale)\n"
-"--\n\n"
-"e = (e / np.add.reduce(e, axis=0) - y) * scale in place: from the exponentials of the\n"
-"shifted logits to the softmax cross-entropy gradient (scale = 1 / n_samples).\n\n"
-"Parameters\n"
-"----------\n"
-"e : writable float32 or float64 array of shape (n_classes, n_samples), rows contiguous\n"
-"y : array of e's dtype and shape, rows contiguous, not sharing e's memory\n"
-"scale : float\n"
-"    Rounded to e's dtype before use.\n");
-
-/* What softmax_minus_targets_ and logistic_minus_targets_ share: the arguments (e, y,
- * scale) checked, then the float32 or float64 loop over e in place. */
+/* What logistic_minus_targets_ needs: the arguments (e, y, scale) checked, then the
+ * float32 or float64 loop over e in place. */
 static PyObject *
 minus_targets(PyObject *const *args, Py_ssize_t nargs, MinusTargetsFloat loop_float,
               MinusTargetsDouble loop_double, const char *function)
@@ -1272,9 +1303,6 @@ minus_targets(PyObject *const *args, Py_ssize_t nargs, MinusTargetsFloat loop_fl
     return result;
 }
 
-KERNEL_METHOD(softmax_minus_targets, minus_targets, softmax_minus_targets_float,
-              softmax_minus_targets_double)
-
 PyDoc_STRVAR(logistic_minus_targets_doc,
 "logistic_minus_targets_(e, y, scale)\n"
 "--\n\n"
@@ -1289,6 +1317,54 @@ PyDoc_STRVAR(logistic_minus_targets_doc,
 
 KERNEL_METHOD(logistic_minus_targets, minus_targets, logistic_minus_targets_float,
               logistic_minus_targets_double)
+
+PyDoc_STRVAR(softmax_minus_labels_doc,
+"softmax_minus_labels_(e, labels, scale)\n"
+"--\n\n"
+"e = (e / np.add.reduce(e, axis=0) - y) * scale in place, where y is one-hot: 1 in row\n"
+"labels[j] of column j, 0 elsewhere. From the exponentials of the shifted logits to the\n"
+"softmax cross-entropy gradient (scale = 1 / n_samples).\n\n"
+"Parameters\n"
+"----------\n"
+"e : writable float32 or float64 array of shape (n_classes, n_samples), rows contiguous\n"
+"labels : C-contiguous intp array of shape (n_samples,), each in [0, n_classes)\n"
+"scale : float\n"
+"    Rounded to e's dtype before use.\n");
+
+static PyObject *
+softmax_minus_labels_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer e, labels;
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "softmax_minus_labels_ takes 3 arguments (%zd given)",
+                     nargs);
+        return NULL;
+    }
+    double scale;
+    if (get_double(args[2], &scale) < 0) {
+        return NULL;
+    }
+    if (get_matrix(args[0], &e, 1, "softmax_minus_labels_", "e") < 0) {
+        return NULL;
+    }
+    if (get_labels(args[1], &labels, e.shape[0], e.shape[1], "softmax_minus_labels_") < 0) {
+        PyBuffer_Release(&e);
+        return NULL;
+    }
+    if (e.shape[0] > 0 && e.shape[1] > 0) {
+        if (dtype_code(&e) == 'f') {
+            softmax_minus_labels_float(e.buf, e.strides[0], labels.buf, e.shape[0],
+                                       e.shape[1], (float)scale);
+        }
+        else {
+            softmax_minus_labels_double(e.buf, e.strides[0], labels.buf, e.shape[0],
+                                        e.shape[1], scale);
+        }
+    }
+    PyBuffer_Release(&labels);
+    PyBuffer_Release(&e);
+    Py_RETURN_NONE;
+}
 
 PyDoc_STRVAR(take_rows_doc,
 "take_rows_(source, rows, out)\n"
@@ -1324,21 +1400,6 @@ copy_rows(char *out, Py_ssize_t out_row_stride, const char *source,
         memcpy(out + i * out_row_stride, source + rows[i] * source_row_stride,
                (size_t)row_bytes);
     }
-}
-
-/* Every index in [0, n_samples), or an IndexError naming the first that is not. */
-static int
-check_rows(const Py_buffer *rows, Py_ssize_t n_samples, const char *function)
-{
-    const Py_ssize_t *indices = rows->buf;
-    for (Py_ssize_t i = 0; i < rows->shape[0]; i++) {
-        if (indices[i] < 0 || indices[i] >= n_samples) {
-            PyErr_Format(PyExc_IndexError, "%s: rows[%zd] = %zd is out of range for %zd rows",
-                         function, i, indices[i], n_samples);
-            return -1;
-        }
-    }
-    return 0;
 }
 
 static PyObject *
@@ -1378,7 +1439,7 @@ take_rows_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     else {
         const Py_ssize_t *indices = rows.buf;
         Py_ssize_t n_rows = rows.shape[0];
-        if (check_rows(&rows, source.shape[0], "take_rows_") < 0) {
+        if (check_indices(&rows, source.shape[0], "take_rows_", "rows", "rows") < 0) {
             goto done;
         }
         Py_ssize_t row_bytes = source.shape[1] * source.itemsize;
@@ -1400,6 +1461,8 @@ done:
 
 static PyMethodDef methods[] = {
     {"adam_step", (PyCFunction)(void (*)(void))adam_step, METH_FASTCALL, adam_step_doc},
+    {"softmax_minus_labels_", (PyCFunction)(void (*)(void))softmax_minus_labels_, METH_FASTCALL,
+     softmax_minus_labels_doc},
     {"sgd_step", (PyCFunction)(void (*)(void))sgd_step, METH_FASTCALL, sgd_step_doc},
     {"rmsprop_step", (PyCFunction)(void (*)(void))rmsprop_step, METH_FASTCALL,
      rmsprop_step_doc},
@@ -1423,8 +1486,6 @@ static PyMethodDef methods[] = {
     {"take_rows_", (PyCFunction)(void (*)(void))take_rows_, METH_FASTCALL, take_rows_doc},
     {"shift_by_max_", (PyCFunction)(void (*)(void))shift_by_max_, METH_FASTCALL,
      shift_by_max_doc},
-    {"softmax_minus_targets_", (PyCFunction)(void (*)(void))softmax_minus_targets_,
-     METH_FASTCALL, softmax_minus_targets_doc},
     {"logistic_minus_targets_", (PyCFunction)(void (*)(void))logistic_minus_targets_,
      METH_FASTCALL, logistic_minus_targets_doc},
     {NULL, NULL, 0, NULL},

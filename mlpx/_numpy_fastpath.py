@@ -427,7 +427,8 @@ def _hidden_activation(activation: Activation, xp, dtype):
 
 
 # --- the output layer: the loss gradient with respect to the logits ----------------------
-# Everything here is transposed: z_T, y_T and grad_T have shape (n_outputs, n_rows).
+# Everything here is transposed: z_T, y_T and grad_T have shape (n_outputs, n_rows). The
+# softmax cross-entropy gradients take the batch's labels, shape (n_rows,), for y_T.
 
 
 class _OutputGradient:
@@ -452,22 +453,29 @@ class _OutputGradient:
 
 
 class _SoftmaxCrossEntropyGradient(_OutputGradient):
-    """(softmax(z) - y) / n for one-hot rows y; softmax shifted by each sample's max."""
+    """(softmax(z) - y) / n for one-hot rows y, given by their labels; softmax shifted by
+    each sample's max.
+
+    Called with the batch's labels, shape (n_rows,), in place of ``y_T``: subtracting the
+    one-hot 1 at each label (and 0 elsewhere, which changes nothing) gives the bits of
+    ``softmax - y_T``, without a (n_classes, n_samples) target matrix.
+    """
 
     def __init__(self, grad_T, model) -> None:
         super().__init__(grad_T, model)
         n_rows = grad_T.shape[1]
         self.sample_max = np.empty(n_rows, dtype=grad_T.dtype)
         self.sample_sum = np.empty(n_rows, dtype=grad_T.dtype)
+        self.columns = np.arange(n_rows)
 
-    def __call__(self, z_T, y_T) -> None:
+    def __call__(self, z_T, labels) -> None:
         grad_T = self.grad_T
         np.maximum.reduce(z_T, axis=0, out=self.sample_max)
         np.subtract(z_T, self.sample_max, out=grad_T)
         np.exp(grad_T, out=grad_T)
         np.add.reduce(grad_T, axis=0, out=self.sample_sum)
         np.divide(grad_T, self.sample_sum, out=grad_T)
-        np.subtract(grad_T, y_T, out=grad_T)
+        grad_T[labels, self.columns] -= self.one
         np.multiply(grad_T, self.inv_rows, out=grad_T)
 
 
@@ -480,14 +488,14 @@ class _CompiledSoftmaxCrossEntropyGradient(_OutputGradient):
     def __init__(self, grad_T, model) -> None:
         super().__init__(grad_T, model)
         self.shift_by_max_ = _compiled.kernels.shift_by_max_
-        self.softmax_minus_targets_ = _compiled.kernels.softmax_minus_targets_
+        self.softmax_minus_labels_ = _compiled.kernels.softmax_minus_labels_
         self.scale = float(self.inv_rows)
 
-    def __call__(self, z_T, y_T) -> None:
+    def __call__(self, z_T, labels) -> None:
         grad_T = self.grad_T
         self.shift_by_max_(z_T, grad_T)  # z - max over the classes
         np.exp(grad_T, out=grad_T)
-        self.softmax_minus_targets_(grad_T, y_T, self.scale)  # (e / sum e - y) / n
+        self.softmax_minus_labels_(grad_T, labels, self.scale)  # (e / sum e - y) / n
 
 
 class _SigmoidCrossEntropyGradient(_OutputGradient):
@@ -530,16 +538,32 @@ class _SquaredErrorGradient(_OutputGradient):
         np.multiply(grad_T, self.scale, out=grad_T)
 
 
-def _is_one_hot(Y) -> bool:
-    """Every row one 1 and zeros (label-smoothed rows may also sum to exactly 1)."""
-    return bool(np.all((Y == 0) | (Y == 1)) and np.all(np.sum(Y, axis=1) == 1))
+def _one_hot_labels(Y):
+    """The class index of each row of Y if every row is one-hot, else None.
+
+    Y holds finite values in [0, 1] (the targets are checked so). Each row's largest entry
+    must be 1 and Y must have one nonzero per row, so no row has two (label-smoothed or
+    probability rows are not one-hot). Two passes over Y and no temporary of its size.
+    """
+    if Y.ndim != 2 or Y.shape[0] == 0:
+        return None
+    labels = np.argmax(Y, axis=1)
+    if np.count_nonzero(Y) != Y.shape[0]:
+        return None
+    if not np.all(Y[np.arange(Y.shape[0]), labels] == 1):
+        return None
+    return labels
+
+
+_LABEL_GRADIENTS = (_SoftmaxCrossEntropyGradient, _CompiledSoftmaxCrossEntropyGradient)
 
 
 def _output_gradient_class(model, one_hot: bool):
+    """The output gradient kernel; the softmax ones take labels (one-hot targets only)."""
     output_activation, loss = model.layers[-1].activation.name, model.loss.name
     if output_activation == "softmax" and loss == "categorical_crossentropy" and one_hot:
         # probability rows (not one-hot) need the generic formula
-        if hasattr(_compiled.kernels, "softmax_minus_targets_"):
+        if hasattr(_compiled.kernels, "softmax_minus_labels_"):
             return _CompiledSoftmaxCrossEntropyGradient
         return _SoftmaxCrossEntropyGradient
     if output_activation == "sigmoid" and loss == "binary_crossentropy":
@@ -568,25 +592,45 @@ def _argmax_over_classes(z_T):
     return winner
 
 
+#: Logits per pass of :func:`_softmax_cross_entropy_logs` (4 MiB in float32). With 1000
+#: classes, a whole epoch at once made temporaries of the logits' size, 80 MB each for
+#: 20 000 samples, whose fresh pages cost more than the arithmetic; mnist-like epochs
+#: (10 classes) still go in one pass.
+LOG_PASS_LOGITS = 1 << 20
+
+
 def _softmax_cross_entropy_logs(z_T, labels, penalty_sum: float,
                                 row_weights=None) -> dict[str, float]:
     """Loss and accuracy of an epoch of one-hot targets, from logits z_T (k, n_samples).
 
     The same numbers as ``mlpx.train.epoch_logs`` (whose row-wise reductions are slow on
-    NumPy for few classes): loss = mean(logsumexp(z) - z[label]), each term times its row
-    weight when there are sample weights.
+    NumPy for few classes) up to rounding: loss = mean(logsumexp(z) - z[label]), each term
+    times its row weight when there are sample weights. The samples go in passes of
+    ``LOG_PASS_LOGITS`` logits.
     """
-    n_samples = z_T.shape[1]
+    n_classes, n_samples = z_T.shape
+    samples_per_pass = max(1, LOG_PASS_LOGITS // n_classes)
+    data_loss, correct = 0.0, 0
+    for begin in range(0, n_samples, samples_per_pass):
+        end = min(begin + samples_per_pass, n_samples)
+        z_part, labels_part = z_T[:, begin:end], labels[begin:end]
+        losses = _cross_entropy_per_sample(z_part, labels_part)
+        if row_weights is not None:
+            np.multiply(losses, row_weights[begin:end], out=losses)
+        data_loss += float(np.sum(losses))
+        correct += int(np.count_nonzero(_argmax_over_classes(z_part) == labels_part))
+    return {"loss": (data_loss + penalty_sum) / n_samples, "accuracy": correct / n_samples}
+
+
+def _cross_entropy_per_sample(z_T, labels):
+    """``logsumexp(z) - z[label]`` of each column of z_T (k, n): shape (n,)."""
     sample_max = np.max(z_T, axis=0)
-    logsumexp = sample_max + np.log(np.sum(np.exp(z_T - sample_max), axis=0))
+    shifted = np.subtract(z_T, sample_max)
+    np.exp(shifted, out=shifted)
+    losses = np.log(np.sum(shifted, axis=0))
+    np.add(losses, sample_max, out=losses)
     true_logit = np.take_along_axis(z_T, labels[np.newaxis, :], axis=0)[0]
-    if row_weights is None:
-        data_loss = float(np.sum(logsumexp)) - float(np.sum(true_logit))
-    else:
-        data_loss = float(np.sum(row_weights * (logsumexp - true_logit)))
-    loss = (data_loss + penalty_sum) / n_samples
-    correct = np.count_nonzero(_argmax_over_classes(z_T) == labels)
-    return {"loss": loss, "accuracy": correct / n_samples}
+    return np.subtract(losses, true_logit, out=losses)
 
 
 # --- the layers, for one batch size ----------------------------------------------------
@@ -708,15 +752,17 @@ class _BatchPlan:
         self.first = self.hidden[0] if self.hidden else self.output
         self.output_gradient = output_gradient_class(grad_T, model)
 
-    def step(self, x_aug, z_T, y_T, row_weights=None, layer_updates=None) -> None:
+    def step(self, x_aug, z_T, targets, row_weights=None, layer_updates=None) -> None:
         """Forward and backward for one batch; leaves the gradient in the flat buffer.
 
         Parameters
         ----------
         x_aug : array of shape (n_rows, n_features + 1)
             The batch's inputs with a last column of ones.
-        z_T, y_T : arrays of shape (n_outputs, n_rows)
-            Columns of the epoch buffers: receives the logits; holds the targets.
+        z_T : array of shape (n_outputs, n_rows)
+            Columns of the epoch's logits buffer; receives the logits.
+        targets : array of shape (n_outputs, n_rows), or (n_rows,) labels
+            The batch's targets (columns of the epoch's), labels for the softmax gradients.
         row_weights : array of shape (n_rows,), optional
             Sample weights over their batch mean; scale each sample's output gradient.
         layer_updates : list of callables, optional
@@ -728,7 +774,7 @@ class _BatchPlan:
         for layer in self.hidden:
             layer.forward()
         self.output.forward_into(z_T)
-        self.output_gradient(z_T, y_T)
+        self.output_gradient(z_T, targets)
         if row_weights is not None:
             np.multiply(self.output.grad_T, row_weights, out=self.output.grad_T)
         self.output.backward()
@@ -784,11 +830,20 @@ class NumpyEpochRunner(EpochRunner):
             self.W_epoch = np.empty_like(weights)  # the weights in the epoch's order
             self.R_epoch = np.empty_like(weights)  # ... divided by their batch's mean
         self.grad_flat = np.zeros_like(self.flat)
-        self.Y_T = np.ascontiguousarray(Y.T)
-        self.Y_T_epoch = np.empty_like(self.Y_T)
         self.Z_T_epoch = np.empty((model.n_outputs, n_samples), dtype=dtype)
-        one_hot = model.loss.name == "categorical_crossentropy" and _is_one_hot(Y)
-        self.labels = np.argmax(Y, axis=1) if one_hot else None
+        output_gradient_class = _output_gradient_class(model, one_hot=False)
+        self.labels = None
+        if model.loss.name == "categorical_crossentropy":
+            self.labels = _one_hot_labels(Y)
+            output_gradient_class = _output_gradient_class(model, self.labels is not None)
+        if output_gradient_class in _LABEL_GRADIENTS:
+            # the targets are labels, in the epoch's order: (n_samples,) instead of a
+            # (n_classes, n_samples) one-hot matrix and its shuffled copy
+            self.targets = self.labels
+        else:
+            self.labels = None
+            self.targets = np.ascontiguousarray(Y.T)  # (n_outputs, n_samples)
+        self.targets_epoch = np.empty_like(self.targets)
         if model.alpha:
             self.weight_mask = np.zeros_like(self.flat)  # 1 on weights, 0 on biases
             for start, stop, _ in model.param_slices()[0::2]:
@@ -797,7 +852,7 @@ class NumpyEpochRunner(EpochRunner):
             self.penalty_gradient = np.empty_like(self.flat)
         self._allocate_inputs(batch_size, input_buffer_bytes or self.INPUT_BUFFER_BYTES)
         buffers = self._allocate_layers(batch_size)
-        self._build_plans(buffers, _output_gradient_class(model, one_hot))
+        self._build_plans(buffers, output_gradient_class)
         self.optimizer_step = flat_step(optimizer, self.state, self.flat, self.grad_flat)
         self.fused_l2 = bool(model.alpha) and getattr(self.optimizer_step, "fuses_l2", False)
         if self.fused_l2:
@@ -898,7 +953,7 @@ class NumpyEpochRunner(EpochRunner):
                 plans[end - begin],
                 self.inputs[begin - chunk_begin:end - chunk_begin],
                 self.Z_T_epoch[:, begin:end],
-                self.Y_T_epoch[:, begin:end],
+                self.targets_epoch[..., begin:end],
                 slice(begin, end),
             ))
 
@@ -949,7 +1004,7 @@ class NumpyEpochRunner(EpochRunner):
         """
         model, callbacks, gather, inputs = self.model, self.callback_list, self.gather, self.inputs
         order = np.arange(self.n_samples) if order is None else np.asarray(order, dtype=np.intp)
-        np.take(self.Y_T, order, axis=1, out=self.Y_T_epoch)
+        np.take(self.targets, order, axis=-1, out=self.targets_epoch)
         weighted = self.weights is not None
         if weighted:
             np.take(self.weights, order, out=self.W_epoch)
@@ -959,7 +1014,7 @@ class NumpyEpochRunner(EpochRunner):
         # checked once it ends (NonFiniteLossError, which says what to change), so NumPy's
         # warnings on the way would only repeat it, naming mlpx's internals.
         with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-            for batch, (chunk, plan, x_aug, z_T, y_T, rows) in enumerate(self.batches):
+            for batch, (chunk, plan, x_aug, z_T, targets, rows) in enumerate(self.batches):
                 if chunk is not None:
                     chunk_begin, chunk_end = chunk
                     gather(order[chunk_begin:chunk_end], inputs[:chunk_end - chunk_begin])
@@ -977,12 +1032,12 @@ class NumpyEpochRunner(EpochRunner):
                 penalty = 0.0
                 if self.layer_updates is not None:
                     self.optimizer_step.begin(lr, l2)
-                    plan.step(x_aug, z_T, y_T, row_weights, self.layer_updates)
+                    plan.step(x_aug, z_T, targets, row_weights, self.layer_updates)
                 elif self.fused_l2:  # the penalty's gradient is added inside the step
-                    plan.step(x_aug, z_T, y_T, row_weights)
+                    plan.step(x_aug, z_T, targets, row_weights)
                     self.optimizer_step(lr, l2)
                 else:
-                    plan.step(x_aug, z_T, y_T, row_weights)
+                    plan.step(x_aug, z_T, targets, row_weights)
                     if l2 is not None:
                         penalty = self._add_penalty_gradient(l2)
                     self.apply_update(self.grad_flat, lr)
@@ -990,14 +1045,15 @@ class NumpyEpochRunner(EpochRunner):
                     penalty = 0.5 * l2 * self.optimizer_step.sum_of_squares
                 penalty_sum += n_rows * penalty
                 if callbacks.wants_batch_end:
-                    self._call_batch_end(batch, z_T, y_T, penalty, row_weights)
+                    self._call_batch_end(batch, z_T, targets, penalty, row_weights)
                 if self.interrupt.requested:
                     return None
             R_epoch = self.R_epoch if weighted else None
-            if self.labels is not None and model.layers[-1].activation.name == "softmax":
-                return _softmax_cross_entropy_logs(self.Z_T_epoch, self.labels[order],
+            if self.labels is not None:
+                return _softmax_cross_entropy_logs(self.Z_T_epoch, self.targets_epoch,
                                                    penalty_sum, R_epoch)
-            return epoch_logs(model, self.Y_T_epoch.T, self.Z_T_epoch.T, penalty_sum, R_epoch)
+            return epoch_logs(model, self.targets_epoch.T, self.Z_T_epoch.T, penalty_sum,
+                              R_epoch)
 
     def _add_penalty_gradient(self, l2: float) -> float:
         """grad += l2 W (biases excluded); returns the penalty l2/2 sum W^2.
@@ -1014,10 +1070,14 @@ class NumpyEpochRunner(EpochRunner):
         np.add(self.grad_flat, self.penalty_gradient, out=self.grad_flat)
         return 0.5 * float(np.vdot(self.penalty_gradient, self.flat))
 
-    def _call_batch_end(self, batch: int, z_T, y_T, penalty: float, row_weights) -> None:
+    def _call_batch_end(self, batch: int, z_T, targets, penalty: float, row_weights) -> None:
         """on_batch_end with the batch's loss (computed only because a callback asks)."""
         model, xp = self.model, self.model.xp
-        z, y = z_T.T, y_T.T
+        z = z_T.T
+        if self.labels is not None:  # labels: the one-hot rows the loss takes
+            y = (targets[:, np.newaxis] == np.arange(z.shape[1])).astype(z.dtype)
+        else:
+            y = targets.T
         output = model.layers[-1].activation.forward(z, xp=xp)
         loss = float(weighted_value(model.loss, y, z, output, row_weights, xp=xp)) + penalty
         self.callback_list.call("on_batch_end", batch, {"loss": loss, "size": z.shape[0]})

@@ -10,8 +10,9 @@ the ``_COMPILED_ACTIVATIONS`` of ``mlpx._numpy_fastpath`` the hidden activations
 gradients (references: the NumPy kernels of ``_NUMPY_ACTIVATIONS``, NumPy's ufuncs, and
 for the C passes of gelu and softplus the generic formulas of ``mlpx.activations``),
 ``take_rows_`` the gather of a batch's rows of X (reference: ``X[rows]``), and
-``shift_by_max_`` with ``softmax_minus_targets_`` the softmax cross-entropy gradient
-(reference: ``_SoftmaxCrossEntropyGradient``, seven NumPy calls). NumPy-only tests: they
+``shift_by_max_`` with ``softmax_minus_labels_`` the softmax cross-entropy gradient
+(reference: ``_SoftmaxCrossEntropyGradient``, whose reference is the seven NumPy calls
+of ``(softmax(z) - y) / n`` on one-hot columns y). NumPy-only tests: they
 run in the numpy session. In CI (``CI`` set) the extension must have been built.
 """
 
@@ -815,30 +816,33 @@ def test_fits_gathering_from_any_x_layout_are_bitwise_the_pure_numpy_fit(monkeyp
 # --- the softmax cross-entropy gradient ---------------------------------------------------
 
 
-def _softmax_gradients(z_T, y_T, gradient_class):
-    """grad_T from ``gradient_class``, in a column slice of a wider buffer (as in a fit)."""
+def _softmax_gradients(z_T, targets, gradient_class):
+    """grad_T from ``gradient_class``, in a column slice of a wider buffer (as in a fit).
+
+    ``targets``: y_T of shape (n_outputs, n_rows), or the labels for the softmax ones.
+    """
     n_classes, n_rows = z_T.shape
     wide = np.full((n_classes, n_rows + 5), np.nan, dtype=z_T.dtype)
     grad_T = wide[:, 2:2 + n_rows]
-    gradient_class(grad_T, model=None)(z_T, y_T)
+    gradient_class(grad_T, model=None)(z_T, targets)
     assert np.isnan(wide[:, :2]).all() and np.isnan(wide[:, 2 + n_rows:]).all()
     return grad_T
 
 
-def _assert_same_bits(z_T, y_T, compiled_class, reference_class) -> None:
+def _assert_same_bits(z_T, targets, compiled_class, reference_class) -> None:
     """The compiled output gradient writes the NumPy one's bits (NaN payloads included)."""
     with np.errstate(all="ignore"):
-        compiled = _softmax_gradients(z_T, y_T, compiled_class)
-        reference = _softmax_gradients(z_T, y_T, reference_class)
+        compiled = _softmax_gradients(z_T, targets, compiled_class)
+        reference = _softmax_gradients(z_T, targets, reference_class)
     np.testing.assert_array_equal(compiled.view(f"u{compiled.itemsize}"),
                                   reference.view(f"u{reference.itemsize}"))
 
 
-@needs_kernels
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("n_classes, n_rows", [(1, 5), (2, 1), (2, 32), (3, 255), (10, 256),
-                                               (10, 257), (7, 600), (300, 9)])
-def test_compiled_softmax_gradient_is_bitwise_the_numpy_one(n_classes, n_rows, dtype):
+SOFTMAX_SHAPES = [(1, 5), (2, 1), (2, 32), (3, 255), (10, 256), (10, 257), (7, 600), (300, 9)]
+
+
+def _hard_logits(n_classes, n_rows, dtype):
+    """Logits over many scales in a column slice, with ties, -0, NaN and +-inf columns."""
     rng = np.random.default_rng(n_classes * 1000 + n_rows)
     scale = rng.choice(np.array([1e-3, 1.0, 30.0, 1e4]), size=(1, n_rows + 3))
     wide_z = (rng.normal(size=(n_classes, n_rows + 3)) * scale).astype(dtype)
@@ -851,10 +855,34 @@ def test_compiled_softmax_gradient_is_bitwise_the_numpy_one(n_classes, n_rows, d
         z_T[:, 2] = np.inf if n_classes == 1 else [np.inf, -np.inf] + [0.0] * (n_classes - 2)
         z_T[:, 3] = -np.inf
     labels = rng.integers(0, n_classes, size=n_rows)
-    y_T = np.zeros((n_classes, n_rows + 4), dtype=dtype)[:, 2:2 + n_rows]
-    y_T[labels, np.arange(n_rows)] = 1
-    _assert_same_bits(z_T, y_T, _numpy_fastpath._CompiledSoftmaxCrossEntropyGradient,
+    return z_T, labels
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_classes, n_rows", SOFTMAX_SHAPES)
+def test_compiled_softmax_gradient_is_bitwise_the_numpy_one(n_classes, n_rows, dtype):
+    z_T, labels = _hard_logits(n_classes, n_rows, dtype)
+    _assert_same_bits(z_T, labels, _numpy_fastpath._CompiledSoftmaxCrossEntropyGradient,
                       _numpy_fastpath._SoftmaxCrossEntropyGradient)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_classes, n_rows", SOFTMAX_SHAPES)
+def test_softmax_gradient_from_labels_is_bitwise_the_one_hot_formula(n_classes, n_rows, dtype):
+    """Subtracting the one-hot 1 at each label is ``(softmax - y) / n`` on one-hot y_T."""
+    z_T, labels = _hard_logits(n_classes, n_rows, dtype)
+    y_T = np.zeros((n_classes, n_rows), dtype=dtype)
+    y_T[labels, np.arange(n_rows)] = 1
+    with np.errstate(all="ignore"):
+        shifted = z_T - np.maximum.reduce(z_T, axis=0)
+        exponentials = np.exp(shifted)
+        expected = (exponentials / np.add.reduce(exponentials, axis=0) - y_T) * dtype(
+            1.0 / n_rows)
+        from_labels = _softmax_gradients(z_T, labels,
+                                         _numpy_fastpath._SoftmaxCrossEntropyGradient)
+    np.testing.assert_array_equal(from_labels.view(f"u{from_labels.itemsize}"),
+                                  expected.view(f"u{expected.itemsize}"))
 
 
 @needs_kernels
@@ -875,11 +903,10 @@ def test_compiled_sigmoid_gradient_is_bitwise_the_numpy_one(n_outputs, n_rows, d
 
 
 @needs_kernels
-@pytest.mark.parametrize("call", [
-    pytest.param(lambda e, y: kernels.logistic_minus_targets_(e, y, 0.5), id="logistic"),
-    pytest.param(lambda e, y: kernels.softmax_minus_targets_(e, y, 0.5), id="softmax"),
-])
-def test_both_minus_targets_kernels_check_their_arguments(call):
+def test_the_minus_targets_kernel_checks_its_arguments():
+    def call(e, y):
+        kernels.logistic_minus_targets_(e, y, 0.5)
+
     e, y = np.zeros((2, 4), dtype=np.float32), np.zeros((2, 4), dtype=np.float32)
     call(e, y)
     with pytest.raises(ValueError, match="y must have e's dtype and shape"):
@@ -895,11 +922,15 @@ class TestSoftmaxArgumentChecks:
     def matrix(self, shape=(3, 4), dtype=np.float32):
         return np.zeros(shape, dtype=dtype)
 
+    def labels(self, values=(0, 1, 2, 0)):
+        return np.array(values, dtype=np.intp)
+
     def test_a_different_shape_is_refused(self):
         with pytest.raises(ValueError, match="shift_by_max_: out must have z's dtype and shape"):
             kernels.shift_by_max_(self.matrix(), self.matrix((3, 5)))
-        with pytest.raises(ValueError, match="y must have e's dtype and shape"):
-            kernels.softmax_minus_targets_(self.matrix(), self.matrix((2, 4)), 0.25)
+        with pytest.raises(ValueError, match=r"labels must have one entry per column \(4\), "
+                                             "not 3"):
+            kernels.softmax_minus_labels_(self.matrix(), self.labels([0, 1, 2]), 0.25)
 
     def test_a_different_dtype_is_refused(self):
         with pytest.raises(ValueError, match="out must have z's dtype and shape"):
@@ -911,7 +942,7 @@ class TestSoftmaxArgumentChecks:
 
     def test_a_vector_is_refused(self):
         with pytest.raises(TypeError, match="e must be a writable 2-D float32 or float64"):
-            kernels.softmax_minus_targets_(np.zeros(4, dtype=np.float32), self.matrix(), 1.0)
+            kernels.softmax_minus_labels_(np.zeros(4, dtype=np.float32), self.labels(), 1.0)
 
     def test_strided_columns_are_refused(self):
         with pytest.raises(ValueError, match="out's rows must be contiguous"):
@@ -927,8 +958,6 @@ class TestSoftmaxArgumentChecks:
         both = self.matrix((3, 8))
         with pytest.raises(ValueError, match="z and out share memory"):
             kernels.shift_by_max_(both[:, :4], both[:, 3:7])
-        with pytest.raises(ValueError, match="e and y share memory"):
-            kernels.softmax_minus_targets_(both[:, :4], both[:, 2:6], 1.0)
 
     def test_adjacent_matrices_are_allowed(self):
         both = np.arange(24, dtype=np.float32).reshape(6, 4)
@@ -937,15 +966,39 @@ class TestSoftmaxArgumentChecks:
 
     def test_a_wrong_argument_count_is_refused(self):
         with pytest.raises(TypeError, match="3 arguments"):
-            kernels.softmax_minus_targets_(self.matrix(), self.matrix())
+            kernels.softmax_minus_labels_(self.matrix(), self.labels())
 
     def test_a_non_number_scale_is_refused(self):
         with pytest.raises(TypeError):
-            kernels.softmax_minus_targets_(self.matrix(), self.matrix(), "1/n")
+            kernels.softmax_minus_labels_(self.matrix(), self.labels(), "1/n")
 
     def test_empty_matrices_are_a_no_op(self):
         kernels.shift_by_max_(self.matrix((0, 4)), self.matrix((0, 4)))
-        kernels.softmax_minus_targets_(self.matrix((3, 0)), self.matrix((3, 0)), 1.0)
+        kernels.softmax_minus_labels_(self.matrix((3, 0)), self.labels([]), 1.0)
+
+    @pytest.mark.parametrize("bad, error, message", [
+        ([0, 3, 1, 2], IndexError, r"labels\[1\] = 3 is out of range for 3 classes"),
+        ([0, 1, -1, 2], IndexError, r"labels\[2\] = -1 is out of range for 3 classes"),
+    ])
+    def test_labels_out_of_range_are_refused_before_any_write(self, bad, error, message):
+        e = np.ones((3, 4), dtype=np.float32)
+        with pytest.raises(error, match=message):
+            kernels.softmax_minus_labels_(e, self.labels(bad), 1.0)
+        np.testing.assert_array_equal(e, 1.0)
+
+    @pytest.mark.parametrize("labels", [
+        pytest.param(np.zeros(4, dtype=np.int32), id="int32"),
+        pytest.param(np.zeros(4, dtype=np.float64), id="float"),
+        pytest.param(np.zeros((1, 4), dtype=np.intp), id="2-D"),
+        pytest.param([0, 0, 0, 0], id="list"),
+    ])
+    def test_labels_that_are_not_an_intp_vector_are_refused(self, labels):
+        with pytest.raises(TypeError, match="labels must be a (1-D|C-contiguous) intp array"):
+            kernels.softmax_minus_labels_(self.matrix(), labels, 1.0)
+
+    def test_strided_labels_are_refused(self):
+        with pytest.raises(TypeError, match="labels must be a C-contiguous intp array"):
+            kernels.softmax_minus_labels_(self.matrix(), self.labels([0] * 8)[::2], 1.0)
 
 
 # --- layer-by-layer updates ------------------------------------------------------------
