@@ -65,12 +65,16 @@ def test_the_floor_runs_exactly_the_products_the_flops_count(bench, name, batch)
 
 
 def test_the_configs_are_the_issues(bench):
-    configs = bench.make_configs(quick=False, backend="numpy")
+    configs = bench.make_configs(quick=False, backend="numpy", many_classes=False)
     assert {name: (c.net, c.batch_size, c.n_train, c.epochs) for name, c in configs.items()} == {
         "moons": ("2-16-8-2", 32, 1000, 200),
         "digits": ("64-128-64-10", 64, 1797, 50),
         "mnist": ("784-512-256-10", 256, 20_000, 3),
     }
+    classes = bench.make_configs(quick=False, backend="numpy")["classes"]
+    assert (classes.net, classes.batch_size, classes.n_train) == ("256-512-1000", 128, 20_000)
+    assert bench.parse_args([]).configs == ["moons", "digits", "mnist"]
+    assert bench.parse_args(["--configs", "classes"]).configs == ["classes"]
     large = bench.make_configs(quick=False, backend="cupy")["large"]
     assert (large.net, large.batch_size) == ("4096-4096-4096-10", 4096)
 
