@@ -416,20 +416,33 @@ ELEMENTWISE_LOOP(softplus_grad_float64, double, SOFTPLUS_GRAD(double))
 #define SOFTMAX_LOOPS(T)                                                                    \
     MLPX_CLONES static void shift_by_max_##T(const char *z, Py_ssize_t z_stride, char *out, \
                                               Py_ssize_t out_stride, Py_ssize_t k,         \
-                                              Py_ssize_t n)                                \
+                                              Py_ssize_t n, T *sample_max,                 \
+                                              Py_ssize_t *winner)                          \
     {                                                                                       \
         T best[SOFTMAX_BLOCK];                                                              \
+        Py_ssize_t index[SOFTMAX_BLOCK];                                                    \
         for (Py_ssize_t start = 0; start < n; start += SOFTMAX_BLOCK) {                     \
             Py_ssize_t width = n - start < SOFTMAX_BLOCK ? n - start : SOFTMAX_BLOCK;       \
             const T *first = (const T *)z + start;                                          \
             for (Py_ssize_t j = 0; j < width; j++) {                                        \
                 best[j] = first[j];                                                         \
+                index[j] = 0;                                                               \
             }                                                                               \
             for (Py_ssize_t i = 1; i < k; i++) {                                            \
                 const T *row = (const T *)(z + i * z_stride) + start;                      \
-                for (Py_ssize_t j = 0; j < width; j++) {                                    \
-                    T acc = best[j], x = row[j];                                            \
-                    best[j] = (acc >= x || acc != acc) ? acc : x;                           \
+                if (winner == NULL) {                                                       \
+                    for (Py_ssize_t j = 0; j < width; j++) {                                \
+                        T acc = best[j], x = row[j];                                        \
+                        best[j] = (acc >= x || acc != acc) ? acc : x;                       \
+                    }                                                                       \
+                }                                                                           \
+                else { /* the row that set the max: the first largest, or the first NaN */ \
+                    for (Py_ssize_t j = 0; j < width; j++) {                                \
+                        T acc = best[j], x = row[j];                                        \
+                        int keep = acc >= x || acc != acc;                                  \
+                        best[j] = keep ? acc : x;                                           \
+                        index[j] = keep ? index[j] : i;                                     \
+                    }                                                                       \
                 }                                                                           \
             }                                                                               \
             for (Py_ssize_t i = 0; i < k; i++) {                                            \
@@ -439,6 +452,12 @@ ELEMENTWISE_LOOP(softplus_grad_float64, double, SOFTPLUS_GRAD(double))
                     target[j] = row[j] - best[j];                                           \
                 }                                                                           \
             }                                                                               \
+            if (sample_max != NULL) {                                                       \
+                memcpy(sample_max + start, best, (size_t)width * sizeof(T));                \
+            }                                                                               \
+            if (winner != NULL) {                                                           \
+                memcpy(winner + start, index, (size_t)width * sizeof(Py_ssize_t));          \
+            }                                                                               \
         }                                                                                   \
     }                                                                                       \
                                                                                             \
@@ -446,7 +465,8 @@ ELEMENTWISE_LOOP(softplus_grad_float64, double, SOFTPLUS_GRAD(double))
      * y is 1 in row labels[j] of column j, 0 elsewhere. */                                 \
     MLPX_CLONES static void softmax_minus_labels_##T(char *e, Py_ssize_t e_stride,         \
                                                       const Py_ssize_t *labels,             \
-                                                      Py_ssize_t k, Py_ssize_t n, T scale)  \
+                                                      Py_ssize_t k, Py_ssize_t n, T scale,  \
+                                                      T *totals)                            \
     {                                                                                       \
         T total[SOFTMAX_BLOCK];                                                             \
         for (Py_ssize_t start = 0; start < n; start += SOFTMAX_BLOCK) {                     \
@@ -467,6 +487,9 @@ ELEMENTWISE_LOOP(softplus_grad_float64, double, SOFTPLUS_GRAD(double))
                 for (Py_ssize_t j = 0; j < width; j++) {                                    \
                     row[j] = (row[j] / total[j] - (T)(label[j] == i)) * scale;              \
                 }                                                                           \
+            }                                                                               \
+            if (totals != NULL) {                                                           \
+                memcpy(totals + start, total, (size_t)width * sizeof(T));                   \
             }                                                                               \
         }                                                                                   \
     }
@@ -1216,46 +1239,118 @@ get_labels(PyObject *obj, Py_buffer *view, Py_ssize_t k, Py_ssize_t n, const cha
     return -1;
 }
 
+/* The bytes a matrix or a C-contiguous vector spans. */
+static const char *
+buffer_end(const Py_buffer *view)
+{
+    return view->ndim == 2 ? matrix_end(view) : (const char *)view->buf + view->len;
+}
+
+/* An optional per-column output of a (k, n) matrix: None (NULL buffer), or a writable
+ * C-contiguous vector of shape (n,) of the given dtype code ('f', 'd', or 'n' for intp)
+ * that shares no memory with the n_others arguments in others (skipping NULL ones). */
+static int
+get_column_output(PyObject *obj, Py_buffer *view, const Py_buffer *matrix, char code,
+                  const Py_buffer *const *others, int n_others, const char *function,
+                  const char *name)
+{
+    view->buf = NULL;
+    if (obj == Py_None) {
+        return 0;
+    }
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) < 0) {
+        PyErr_Format(PyExc_TypeError, "%s: %s must be None or a writable C-contiguous array",
+                     function, name);
+        view->buf = NULL;
+        return -1;
+    }
+    int right_dtype = code == 'n' ? is_intp(view) : dtype_code(view) == code;
+    if (!right_dtype || view->ndim != 1 || view->shape[0] != matrix->shape[1]) {
+        PyErr_Format(PyExc_ValueError, "%s: %s must be a vector of %s, shape (%zd,)",
+                     function, name, code == 'n' ? "intp" : "the matrix's dtype",
+                     matrix->shape[1]);
+        PyBuffer_Release(view);
+        view->buf = NULL;
+        return -1;
+    }
+    for (int i = 0; i < n_others; i++) {
+        const Py_buffer *other = others[i];
+        if (other != NULL && other->buf != NULL && view->len > 0 &&
+            (const char *)view->buf < buffer_end(other) &&
+            (const char *)other->buf < buffer_end(view)) {
+            PyErr_Format(PyExc_ValueError, "%s: %s shares memory with another argument",
+                         function, name);
+            PyBuffer_Release(view);
+            view->buf = NULL;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void
+release_column_output(Py_buffer *view)
+{
+    if (view->buf != NULL) {
+        PyBuffer_Release(view);
+    }
+}
+
 PyDoc_STRVAR(shift_by_max_doc,
-"shift_by_max_(z, out)\n"
+"shift_by_max_(z, out, sample_max=None, winner=None)\n"
 "--\n\n"
 "out = z - np.maximum.reduce(z, axis=0): each column less its largest value (NaN wins),\n"
 "the first step of a softmax over the classes of a transposed batch.\n\n"
 "Parameters\n"
 "----------\n"
 "z : float32 or float64 array of shape (n_classes, n_samples), rows contiguous\n"
-"out : writable array of z's dtype and shape, rows contiguous, not sharing z's memory\n");
+"out : writable array of z's dtype and shape, rows contiguous, not sharing z's memory\n"
+"sample_max : writable C-contiguous array of z's dtype and shape (n_samples,), optional\n"
+"    Receives each column's max.\n"
+"winner : writable C-contiguous intp array of shape (n_samples,), optional\n"
+"    Receives np.argmax(z, axis=0): the row of each column's first largest value (of its\n"
+"    first NaN, if any). Given with sample_max.\n");
 
 static PyObject *
 shift_by_max_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_buffer z, out;
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "shift_by_max_ takes 2 arguments (%zd given)", nargs);
+    static const char function[] = "shift_by_max_";
+    Py_buffer z, out, sample_max, winner;
+    if (nargs != 2 && nargs != 4) {
+        PyErr_Format(PyExc_TypeError, "%s takes 2 or 4 arguments (%zd given)", function, nargs);
         return NULL;
     }
-    if (get_matrix(args[0], &z, 0, "shift_by_max_", "z") < 0) {
+    if (get_matrix(args[0], &z, 0, function, "z") < 0) {
         return NULL;
     }
-    if (get_matrix(args[1], &out, 1, "shift_by_max_", "out") < 0) {
+    if (get_matrix(args[1], &out, 1, function, "out") < 0) {
         PyBuffer_Release(&z);
         return NULL;
     }
     PyObject *result = NULL;
-    if (same_matrix_shape(&z, &out, "shift_by_max_", "z", "out")) {
+    const Py_buffer *const written[] = {&z, &out, &sample_max};
+    sample_max.buf = winner.buf = NULL;
+    if (same_matrix_shape(&z, &out, function, "z", "out") &&
+        (nargs == 2 ||
+         (get_column_output(args[2], &sample_max, &z, dtype_code(&z), written, 2, function,
+                            "sample_max") == 0 &&
+          get_column_output(args[3], &winner, &z, 'n', written, 3, function,
+                            "winner") == 0))) {
         if (z.shape[0] > 0 && z.shape[1] > 0) {
             if (dtype_code(&z) == 'f') {
                 shift_by_max_float(z.buf, z.strides[0], out.buf, out.strides[0], z.shape[0],
-                                   z.shape[1]);
+                                   z.shape[1], sample_max.buf, winner.buf);
             }
             else {
                 shift_by_max_double(z.buf, z.strides[0], out.buf, out.strides[0], z.shape[0],
-                                    z.shape[1]);
+                                    z.shape[1], sample_max.buf, winner.buf);
             }
         }
         result = Py_None;
         Py_INCREF(result);
     }
+    release_column_output(&winner);
+    release_column_output(&sample_max);
     PyBuffer_Release(&out);
     PyBuffer_Release(&z);
     return result;
@@ -1319,7 +1414,7 @@ KERNEL_METHOD(logistic_minus_targets, minus_targets, logistic_minus_targets_floa
               logistic_minus_targets_double)
 
 PyDoc_STRVAR(softmax_minus_labels_doc,
-"softmax_minus_labels_(e, labels, scale)\n"
+"softmax_minus_labels_(e, labels, scale, totals=None)\n"
 "--\n\n"
 "e = (e / np.add.reduce(e, axis=0) - y) * scale in place, where y is one-hot: 1 in row\n"
 "labels[j] of column j, 0 elsewhere. From the exponentials of the shifted logits to the\n"
@@ -1329,38 +1424,50 @@ PyDoc_STRVAR(softmax_minus_labels_doc,
 "e : writable float32 or float64 array of shape (n_classes, n_samples), rows contiguous\n"
 "labels : C-contiguous intp array of shape (n_samples,), each in [0, n_classes)\n"
 "scale : float\n"
-"    Rounded to e's dtype before use.\n");
+"    Rounded to e's dtype before use.\n"
+"totals : writable C-contiguous array of e's dtype and shape (n_samples,), optional\n"
+"    Receives each column's sum np.add.reduce(e, axis=0), taken before e is written.\n");
 
 static PyObject *
 softmax_minus_labels_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_buffer e, labels;
-    if (nargs != 3) {
-        PyErr_Format(PyExc_TypeError, "softmax_minus_labels_ takes 3 arguments (%zd given)",
-                     nargs);
+    static const char function[] = "softmax_minus_labels_";
+    Py_buffer e, labels, totals;
+    if (nargs != 3 && nargs != 4) {
+        PyErr_Format(PyExc_TypeError, "%s takes 3 or 4 arguments (%zd given)", function, nargs);
         return NULL;
     }
     double scale;
     if (get_double(args[2], &scale) < 0) {
         return NULL;
     }
-    if (get_matrix(args[0], &e, 1, "softmax_minus_labels_", "e") < 0) {
+    if (get_matrix(args[0], &e, 1, function, "e") < 0) {
         return NULL;
     }
-    if (get_labels(args[1], &labels, e.shape[0], e.shape[1], "softmax_minus_labels_") < 0) {
+    if (get_labels(args[1], &labels, e.shape[0], e.shape[1], function) < 0) {
+        PyBuffer_Release(&e);
+        return NULL;
+    }
+    const Py_buffer *const read[] = {&e, &labels};
+    totals.buf = NULL;
+    if (nargs == 4 &&
+        get_column_output(args[3], &totals, &e, dtype_code(&e), read, 2, function,
+                          "totals") < 0) {
+        PyBuffer_Release(&labels);
         PyBuffer_Release(&e);
         return NULL;
     }
     if (e.shape[0] > 0 && e.shape[1] > 0) {
         if (dtype_code(&e) == 'f') {
             softmax_minus_labels_float(e.buf, e.strides[0], labels.buf, e.shape[0],
-                                       e.shape[1], (float)scale);
+                                       e.shape[1], (float)scale, totals.buf);
         }
         else {
             softmax_minus_labels_double(e.buf, e.strides[0], labels.buf, e.shape[0],
-                                        e.shape[1], scale);
+                                        e.shape[1], scale, totals.buf);
         }
     }
+    release_column_output(&totals);
     PyBuffer_Release(&labels);
     PyBuffer_Release(&e);
     Py_RETURN_NONE;

@@ -428,7 +428,7 @@ def _hidden_activation(activation: Activation, xp, dtype):
 
 # --- the output layer: the loss gradient with respect to the logits ----------------------
 # Everything here is transposed: z_T, y_T and grad_T have shape (n_outputs, n_rows). The
-# softmax cross-entropy gradients take the batch's labels, shape (n_rows,), for y_T.
+# softmax cross-entropy gradients take the batch's labels and per-sample vectors for y_T.
 
 
 class _OutputGradient:
@@ -456,34 +456,39 @@ class _SoftmaxCrossEntropyGradient(_OutputGradient):
     """(softmax(z) - y) / n for one-hot rows y, given by their labels; softmax shifted by
     each sample's max.
 
-    Called with the batch's labels, shape (n_rows,), in place of ``y_T``: subtracting the
-    one-hot 1 at each label (and 0 elsewhere, which changes nothing) gives the bits of
-    ``softmax - y_T``, without a (n_classes, n_samples) target matrix.
+    Called with the batch's ``targets`` ``(labels, sample_max, sample_sum, winner)`` (see
+    :meth:`NumpyEpochRunner._batch_targets`) in place of ``y_T``. Subtracting the one-hot 1
+    at each label (and 0 elsewhere, which changes nothing) gives the bits of
+    ``softmax - y_T`` without a (n_classes, n_samples) target matrix. Each sample's max and
+    sum of exponentials are left in ``sample_max`` and ``sample_sum``, from which the
+    epoch's loss comes; ``winner`` (the argmax) is left to the epoch's end.
     """
 
     def __init__(self, grad_T, model) -> None:
         super().__init__(grad_T, model)
-        n_rows = grad_T.shape[1]
-        self.sample_max = np.empty(n_rows, dtype=grad_T.dtype)
-        self.sample_sum = np.empty(n_rows, dtype=grad_T.dtype)
-        self.columns = np.arange(n_rows)
+        self.columns = np.arange(grad_T.shape[1])
 
-    def __call__(self, z_T, labels) -> None:
+    def __call__(self, z_T, targets) -> None:
+        labels, sample_max, sample_sum, _ = targets
         grad_T = self.grad_T
-        np.maximum.reduce(z_T, axis=0, out=self.sample_max)
-        np.subtract(z_T, self.sample_max, out=grad_T)
+        np.maximum.reduce(z_T, axis=0, out=sample_max)
+        np.subtract(z_T, sample_max, out=grad_T)
         np.exp(grad_T, out=grad_T)
-        np.add.reduce(grad_T, axis=0, out=self.sample_sum)
-        np.divide(grad_T, self.sample_sum, out=grad_T)
+        np.add.reduce(grad_T, axis=0, out=sample_sum)
+        np.divide(grad_T, sample_sum, out=grad_T)
         grad_T[labels, self.columns] -= self.one
         np.multiply(grad_T, self.inv_rows, out=grad_T)
 
 
 class _CompiledSoftmaxCrossEntropyGradient(_OutputGradient):
-    """``_SoftmaxCrossEntropyGradient`` as two C passes around NumPy's exp (the same bits).
+    """``_SoftmaxCrossEntropyGradient`` as two C passes around NumPy's exp (the same bits);
+    the first pass also leaves each sample's argmax in ``winner``.
 
     ``np.exp`` stays NumPy's: its SIMD results differ from the C library's in the last bit.
     """
+
+    #: The kernel fills the targets' ``winner``.
+    finds_winners = True
 
     def __init__(self, grad_T, model) -> None:
         super().__init__(grad_T, model)
@@ -491,11 +496,12 @@ class _CompiledSoftmaxCrossEntropyGradient(_OutputGradient):
         self.softmax_minus_labels_ = _compiled.kernels.softmax_minus_labels_
         self.scale = float(self.inv_rows)
 
-    def __call__(self, z_T, labels) -> None:
+    def __call__(self, z_T, targets) -> None:
+        labels, sample_max, sample_sum, winner = targets
         grad_T = self.grad_T
-        self.shift_by_max_(z_T, grad_T)  # z - max over the classes
+        self.shift_by_max_(z_T, grad_T, sample_max, winner)  # z - max over the classes
         np.exp(grad_T, out=grad_T)
-        self.softmax_minus_labels_(grad_T, labels, self.scale)  # (e / sum e - y) / n
+        self.softmax_minus_labels_(grad_T, labels, self.scale, sample_sum)  # (e/sum e - y)/n
 
 
 class _SigmoidCrossEntropyGradient(_OutputGradient):
@@ -592,45 +598,29 @@ def _argmax_over_classes(z_T):
     return winner
 
 
-#: Logits per pass of :func:`_softmax_cross_entropy_logs` (4 MiB in float32). With 1000
-#: classes, a whole epoch at once made temporaries of the logits' size, 80 MB each for
-#: 20 000 samples, whose fresh pages cost more than the arithmetic; mnist-like epochs
-#: (10 classes) still go in one pass.
-LOG_PASS_LOGITS = 1 << 20
-
-
-def _softmax_cross_entropy_logs(z_T, labels, penalty_sum: float,
+def _softmax_cross_entropy_logs(z_T, targets, columns, penalty_sum: float,
                                 row_weights=None) -> dict[str, float]:
     """Loss and accuracy of an epoch of one-hot targets, from logits z_T (k, n_samples).
 
-    The same numbers as ``mlpx.train.epoch_logs`` (whose row-wise reductions are slow on
-    NumPy for few classes) up to rounding: loss = mean(logsumexp(z) - z[label]), each term
-    times its row weight when there are sample weights. The samples go in passes of
-    ``LOG_PASS_LOGITS`` logits.
+    The same numbers as ``mlpx.train.epoch_logs`` up to rounding: loss =
+    mean(max(z) + log(sum(exp(z - max))) - z[label]), each term times its row weight when
+    there are sample weights. ``targets`` ``(labels, sample_max, sample_sum, winner)`` are
+    the epoch's, filled in by the batches' gradients (``winner`` None: the argmax is found
+    here); ``columns`` is ``arange(n_samples)``. Only the argmax, where the kernel left
+    it, passes over all logits.
     """
-    n_classes, n_samples = z_T.shape
-    samples_per_pass = max(1, LOG_PASS_LOGITS // n_classes)
-    data_loss, correct = 0.0, 0
-    for begin in range(0, n_samples, samples_per_pass):
-        end = min(begin + samples_per_pass, n_samples)
-        z_part, labels_part = z_T[:, begin:end], labels[begin:end]
-        losses = _cross_entropy_per_sample(z_part, labels_part)
-        if row_weights is not None:
-            np.multiply(losses, row_weights[begin:end], out=losses)
-        data_loss += float(np.sum(losses))
-        correct += int(np.count_nonzero(_argmax_over_classes(z_part) == labels_part))
-    return {"loss": (data_loss + penalty_sum) / n_samples, "accuracy": correct / n_samples}
-
-
-def _cross_entropy_per_sample(z_T, labels):
-    """``logsumexp(z) - z[label]`` of each column of z_T (k, n): shape (n,)."""
-    sample_max = np.max(z_T, axis=0)
-    shifted = np.subtract(z_T, sample_max)
-    np.exp(shifted, out=shifted)
-    losses = np.log(np.sum(shifted, axis=0))
+    labels, sample_max, sample_sum, winner = targets
+    n_samples = z_T.shape[1]
+    losses = np.log(sample_sum)
     np.add(losses, sample_max, out=losses)
-    true_logit = np.take_along_axis(z_T, labels[np.newaxis, :], axis=0)[0]
-    return np.subtract(losses, true_logit, out=losses)
+    np.subtract(losses, z_T[labels, columns], out=losses)
+    if row_weights is not None:
+        np.multiply(losses, row_weights, out=losses)
+    if winner is None:
+        winner = _argmax_over_classes(z_T)
+    correct = np.count_nonzero(winner == labels)
+    return {"loss": (float(np.sum(losses)) + penalty_sum) / n_samples,
+            "accuracy": correct / n_samples}
 
 
 # --- the layers, for one batch size ----------------------------------------------------
@@ -761,8 +751,9 @@ class _BatchPlan:
             The batch's inputs with a last column of ones.
         z_T : array of shape (n_outputs, n_rows)
             Columns of the epoch's logits buffer; receives the logits.
-        targets : array of shape (n_outputs, n_rows), or (n_rows,) labels
-            The batch's targets (columns of the epoch's), labels for the softmax gradients.
+        targets : array of shape (n_outputs, n_rows), or a tuple of label vectors
+            The batch's targets (columns of the epoch's); for the softmax gradients,
+            ``(labels, sample_max, sample_sum, winner)`` (``_batch_targets``).
         row_weights : array of shape (n_rows,), optional
             Sample weights over their batch mean; scale each sample's output gradient.
         layer_updates : list of callables, optional
@@ -837,13 +828,21 @@ class NumpyEpochRunner(EpochRunner):
             self.labels = _one_hot_labels(Y)
             output_gradient_class = _output_gradient_class(model, self.labels is not None)
         if output_gradient_class in _LABEL_GRADIENTS:
-            # the targets are labels, in the epoch's order: (n_samples,) instead of a
-            # (n_classes, n_samples) one-hot matrix and its shuffled copy
+            # labels, (n_samples,), instead of a (n_classes, n_samples) one-hot matrix and
+            # its shuffled copy; the gradients fill in each sample's max, sum of
+            # exponentials and (compiled) argmax, from which the epoch's logs come
             self.targets = self.labels
+            self.targets_epoch = (
+                np.empty_like(self.labels), np.empty(n_samples, dtype=dtype),
+                np.empty(n_samples, dtype=dtype),
+                np.empty_like(self.labels)
+                if getattr(output_gradient_class, "finds_winners", False) else None,
+            )
+            self.columns = np.arange(n_samples)
         else:
             self.labels = None
             self.targets = np.ascontiguousarray(Y.T)  # (n_outputs, n_samples)
-        self.targets_epoch = np.empty_like(self.targets)
+            self.targets_epoch = np.empty_like(self.targets)
         if model.alpha:
             self.weight_mask = np.zeros_like(self.flat)  # 1 on weights, 0 on biases
             for start, stop, _ in model.param_slices()[0::2]:
@@ -953,9 +952,16 @@ class NumpyEpochRunner(EpochRunner):
                 plans[end - begin],
                 self.inputs[begin - chunk_begin:end - chunk_begin],
                 self.Z_T_epoch[:, begin:end],
-                self.targets_epoch[..., begin:end],
+                self._batch_targets(begin, end),
                 slice(begin, end),
             ))
+
+    def _batch_targets(self, begin: int, end: int):
+        """The batch's columns of the epoch's targets, or of each of its label vectors."""
+        if self.labels is None:
+            return self.targets_epoch[:, begin:end]
+        return tuple(None if vector is None else vector[begin:end]
+                     for vector in self.targets_epoch)
 
     def _set_flat(self, flat) -> None:
         if not hasattr(self, "batches"):
@@ -1004,7 +1010,8 @@ class NumpyEpochRunner(EpochRunner):
         """
         model, callbacks, gather, inputs = self.model, self.callback_list, self.gather, self.inputs
         order = np.arange(self.n_samples) if order is None else np.asarray(order, dtype=np.intp)
-        np.take(self.targets, order, axis=-1, out=self.targets_epoch)
+        labels_epoch = self.targets_epoch if self.labels is None else self.targets_epoch[0]
+        np.take(self.targets, order, axis=-1, out=labels_epoch)
         weighted = self.weights is not None
         if weighted:
             np.take(self.weights, order, out=self.W_epoch)
@@ -1051,7 +1058,7 @@ class NumpyEpochRunner(EpochRunner):
             R_epoch = self.R_epoch if weighted else None
             if self.labels is not None:
                 return _softmax_cross_entropy_logs(self.Z_T_epoch, self.targets_epoch,
-                                                   penalty_sum, R_epoch)
+                                                   self.columns, penalty_sum, R_epoch)
             return epoch_logs(model, self.targets_epoch.T, self.Z_T_epoch.T, penalty_sum,
                               R_epoch)
 
@@ -1075,7 +1082,7 @@ class NumpyEpochRunner(EpochRunner):
         model, xp = self.model, self.model.xp
         z = z_T.T
         if self.labels is not None:  # labels: the one-hot rows the loss takes
-            y = (targets[:, np.newaxis] == np.arange(z.shape[1])).astype(z.dtype)
+            y = (targets[0][:, np.newaxis] == np.arange(z.shape[1])).astype(z.dtype)
         else:
             y = targets.T
         output = model.layers[-1].activation.forward(z, xp=xp)

@@ -315,6 +315,7 @@ CASES = [
                    "gelu")],
     # 2. output layer and loss
     pytest.param(config(targets="proba"), id="softmax-ce-probability-rows"),
+    pytest.param(config(n_out=40, batch_size=9), id="softmax-40-classes"),  # argmax of > 32
     pytest.param(config(output="sigmoid", targets="binary", n_out=1), id="sigmoid-bce-1"),
     pytest.param(config(output="sigmoid", targets="multilabel", n_out=3),
                  id="sigmoid-bce-multilabel"),

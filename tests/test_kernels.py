@@ -819,7 +819,8 @@ def test_fits_gathering_from_any_x_layout_are_bitwise_the_pure_numpy_fit(monkeyp
 def _softmax_gradients(z_T, targets, gradient_class):
     """grad_T from ``gradient_class``, in a column slice of a wider buffer (as in a fit).
 
-    ``targets``: y_T of shape (n_outputs, n_rows), or the labels for the softmax ones.
+    ``targets``: y_T of shape (n_outputs, n_rows), or for the softmax ones
+    ``(labels, sample_max, sample_sum, winner)`` (:func:`_label_targets`).
     """
     n_classes, n_rows = z_T.shape
     wide = np.full((n_classes, n_rows + 5), np.nan, dtype=z_T.dtype)
@@ -829,13 +830,25 @@ def _softmax_gradients(z_T, targets, gradient_class):
     return grad_T
 
 
-def _assert_same_bits(z_T, targets, compiled_class, reference_class) -> None:
+def _label_targets(labels, dtype, winner: bool = True):
+    """A batch's label targets with per-sample vectors for the gradient to fill in."""
+    n_rows = labels.shape[0]
+    return (labels, np.full(n_rows, np.nan, dtype=dtype), np.full(n_rows, np.nan, dtype=dtype),
+            np.full(n_rows, -1, dtype=np.intp) if winner else None)
+
+
+def _bits(array):
+    return array.view(f"u{array.itemsize}")
+
+
+def _assert_same_bits(z_T, targets, compiled_class, reference_class,
+                      reference_targets=None) -> None:
     """The compiled output gradient writes the NumPy one's bits (NaN payloads included)."""
     with np.errstate(all="ignore"):
         compiled = _softmax_gradients(z_T, targets, compiled_class)
-        reference = _softmax_gradients(z_T, targets, reference_class)
-    np.testing.assert_array_equal(compiled.view(f"u{compiled.itemsize}"),
-                                  reference.view(f"u{reference.itemsize}"))
+        reference = _softmax_gradients(
+            z_T, targets if reference_targets is None else reference_targets, reference_class)
+    np.testing.assert_array_equal(_bits(compiled), _bits(reference))
 
 
 SOFTMAX_SHAPES = [(1, 5), (2, 1), (2, 32), (3, 255), (10, 256), (10, 257), (7, 600), (300, 9)]
@@ -862,9 +875,17 @@ def _hard_logits(n_classes, n_rows, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n_classes, n_rows", SOFTMAX_SHAPES)
 def test_compiled_softmax_gradient_is_bitwise_the_numpy_one(n_classes, n_rows, dtype):
+    """... and leaves the same per-sample max and sum of exponentials, and the argmax."""
     z_T, labels = _hard_logits(n_classes, n_rows, dtype)
-    _assert_same_bits(z_T, labels, _numpy_fastpath._CompiledSoftmaxCrossEntropyGradient,
-                      _numpy_fastpath._SoftmaxCrossEntropyGradient)
+    compiled = _label_targets(labels, dtype)
+    reference = _label_targets(labels, dtype, winner=False)
+    _assert_same_bits(z_T, compiled, _numpy_fastpath._CompiledSoftmaxCrossEntropyGradient,
+                      _numpy_fastpath._SoftmaxCrossEntropyGradient, reference)
+    # the same values (NaN where NumPy's is; a max of 0 may differ in its sign, which the
+    # shifted logits and so the gradient and the loss do not see)
+    np.testing.assert_array_equal(compiled[1], reference[1])
+    np.testing.assert_array_equal(_bits(compiled[2]), _bits(reference[2]))
+    np.testing.assert_array_equal(compiled[3], np.argmax(z_T, axis=0))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -879,10 +900,12 @@ def test_softmax_gradient_from_labels_is_bitwise_the_one_hot_formula(n_classes, 
         exponentials = np.exp(shifted)
         expected = (exponentials / np.add.reduce(exponentials, axis=0) - y_T) * dtype(
             1.0 / n_rows)
-        from_labels = _softmax_gradients(z_T, labels,
+        targets = _label_targets(labels, dtype, winner=False)
+        from_labels = _softmax_gradients(z_T, targets,
                                          _numpy_fastpath._SoftmaxCrossEntropyGradient)
-    np.testing.assert_array_equal(from_labels.view(f"u{from_labels.itemsize}"),
-                                  expected.view(f"u{expected.itemsize}"))
+    np.testing.assert_array_equal(_bits(from_labels), _bits(expected))
+    np.testing.assert_array_equal(_bits(targets[1]), _bits(np.maximum.reduce(z_T, axis=0)))
+    np.testing.assert_array_equal(_bits(targets[2]), _bits(np.add.reduce(exponentials, axis=0)))
 
 
 @needs_kernels
@@ -965,8 +988,61 @@ class TestSoftmaxArgumentChecks:
         np.testing.assert_array_equal(both[3:], both[:3] - both[:3].max(axis=0))
 
     def test_a_wrong_argument_count_is_refused(self):
-        with pytest.raises(TypeError, match="3 arguments"):
+        with pytest.raises(TypeError, match=r"softmax_minus_labels_ takes 3 or 4 arguments "
+                                            r"\(2 given\)"):
             kernels.softmax_minus_labels_(self.matrix(), self.labels())
+        with pytest.raises(TypeError, match=r"shift_by_max_ takes 2 or 4 arguments "
+                                            r"\(3 given\)"):
+            kernels.shift_by_max_(self.matrix(), self.matrix(), self.vector())
+
+    def vector(self, n=4, dtype=np.float32):
+        return np.zeros(n, dtype=dtype)
+
+    def test_none_for_the_per_sample_outputs_is_allowed(self):
+        kernels.shift_by_max_(self.matrix(), self.matrix(), None, None)
+        kernels.softmax_minus_labels_(np.ones((3, 4), dtype=np.float32), self.labels(), 1.0,
+                                      None)
+
+    @pytest.mark.parametrize("name, bad, message", [
+        ("sample_max", np.zeros(5, dtype=np.float32),
+         r"sample_max must be a vector of the matrix's dtype, shape \(4,\)"),
+        ("sample_max", np.zeros(4, dtype=np.float64), "sample_max must be a vector"),
+        ("sample_max", np.zeros((1, 4), dtype=np.float32), "sample_max must be a vector"),
+        ("winner", np.zeros(4, dtype=np.int32), r"winner must be a vector of intp"),
+        ("winner", np.zeros(3, dtype=np.intp), r"winner must be a vector of intp, shape"),
+    ])
+    def test_bad_per_sample_outputs_are_refused(self, name, bad, message):
+        outputs = {"sample_max": self.vector(), "winner": np.zeros(4, dtype=np.intp)}
+        outputs[name] = bad
+        out = np.full((3, 4), 7.0, dtype=np.float32)
+        with pytest.raises(ValueError, match=message):
+            kernels.shift_by_max_(self.matrix(), out, outputs["sample_max"], outputs["winner"])
+        np.testing.assert_array_equal(out, 7.0)  # refused before any write
+
+    def test_read_only_or_strided_per_sample_outputs_are_refused(self):
+        read_only = self.vector()
+        read_only.flags.writeable = False
+        with pytest.raises(TypeError, match="sample_max must be None or a writable"):
+            kernels.shift_by_max_(self.matrix(), self.matrix(), read_only, None)
+        with pytest.raises(TypeError, match="totals must be None or a writable C-contiguous"):
+            kernels.softmax_minus_labels_(self.matrix(), self.labels(), 1.0,
+                                          self.vector(8)[::2])
+
+    def test_per_sample_outputs_sharing_memory_are_refused(self):
+        z = np.zeros((3, 8), dtype=np.float32)
+        with pytest.raises(ValueError, match="sample_max shares memory with another argument"):
+            kernels.shift_by_max_(z[:, :4], self.matrix(), z[0, 4:], None)
+        out = self.matrix()
+        with pytest.raises(ValueError, match="sample_max shares memory"):
+            kernels.shift_by_max_(self.matrix(), out, out[1], None)
+        winner = np.zeros(4, dtype=np.intp)
+        with pytest.raises(ValueError, match="winner shares memory"):
+            kernels.shift_by_max_(self.matrix(), self.matrix(), winner.view(np.float32)[:4],
+                                  winner)
+        labels = np.zeros(8, dtype=np.intp)
+        with pytest.raises(ValueError, match="totals shares memory"):
+            kernels.softmax_minus_labels_(self.matrix((3, 2)), labels[:2], 1.0,
+                                          labels[:2].view(np.float32)[:2])
 
     def test_a_non_number_scale_is_refused(self):
         with pytest.raises(TypeError):
