@@ -24,6 +24,7 @@ round-robin after a discarded warm-up round; tables give medians.
     python benchmarks/bench_train.py --contenders floor,mlpx,mlpx-numpy  # the C kernel's gain
     python benchmarks/bench_train.py --contenders floor,mlpx,mlpx-bf16,torch-bf16  # bfloat16
     python benchmarks/bench_train.py --contenders floor,mlpx,mlpx-l2,sklearn-l2  # alpha=1e-4
+    python benchmarks/bench_train.py --contenders mlpx,mlpx-glorot,sklearn  # initialisers
     python benchmarks/bench_train.py --contenders floor,sklearn,mlpx-sklearn  # drop-in estimator
     python benchmarks/bench_train.py --activation tanh --no-scaling   # tanh hidden layers
     python benchmarks/bench_train.py --activation gelu --no-scaling   # no scikit-learn
@@ -73,9 +74,12 @@ GPU_CONTENDERS = ("floor", "mlpx", "torch-eager", "torch-fused")
 # The l2 pair trains with scikit-learn's default L2 penalty, alpha=1e-4 over the batch size
 # (mlpx: alpha_per_sample=True), the rest of their fit as mlpx's and sklearn's.
 # mlpx-sklearn is the sklearn contender's call with mlpx.sklearn.MLPClassifier, the drop-in.
+# mlpx-glorot starts from scikit-learn's initialiser (Glorot uniform) instead of mlpx's
+# default (He normal for relu-like layers): the accuracy columns' difference is the start's.
 OPTIONAL_CONTENDERS = ("torch-foreach", "mlpx-numpy", "mlpx-torch", "mlpx-bf16", "torch-bf16",
-                       "mlpx-l2", "sklearn-l2", "mlpx-sklearn")
-LIBRARY = {"mlpx": "mlpx", "mlpx-numpy": "mlpx", "mlpx-l2": "mlpx", "sklearn": "sklearn",
+                       "mlpx-l2", "sklearn-l2", "mlpx-sklearn", "mlpx-glorot")
+LIBRARY = {"mlpx": "mlpx", "mlpx-numpy": "mlpx", "mlpx-l2": "mlpx", "mlpx-glorot": "mlpx",
+           "sklearn": "sklearn",
            "sklearn-l2": "sklearn", "mlpx-sklearn": "sklearn", "torch-eager": "torch",
            "torch-fused": "torch", "torch-foreach": "torch", "torch-bf16": "torch"}
 #: scikit-learn's default L2 coefficient (MLPClassifier's alpha), for the *-l2 contenders
@@ -516,6 +520,8 @@ def run_mlpx(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any
         synchronize = torch.cuda.synchronize if on_gpu else _no_sync
     if task.get("contender") == "mlpx-l2":
         options.update(alpha=L2_ALPHA, alpha_per_sample=True)
+    if task.get("contender") == "mlpx-glorot":
+        options.update(init="glorot_uniform")
     activations = [config.hidden_activation] * len(config.hidden) + ["softmax"]
     model = mlpx.MLP(config.layer_sizes, activations=activations, dtype="float32", seed=SEED,
                      **options)
@@ -538,6 +544,8 @@ def run_mlpx(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any
         result["note"] = kernel_status()
         if model.alpha:
             result["note"] += f"; L2 alpha {model.alpha:g} over the batch size"
+        if "init" in options:
+            result["note"] += f"; init {options['init']}"
     elif options["backend"] == "torch":
         result["note"] = (f"torch backend, {model.matmul_precision} products, torch threads "
                           f"{torch.get_num_threads()}")
@@ -698,7 +706,7 @@ def run_torch(task: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, An
 
 WORKERS: dict[str, Callable[[dict[str, Any], dict[str, np.ndarray]], dict[str, Any]]] = {
     "floor": run_floor, "mlpx": run_mlpx, "mlpx-numpy": run_mlpx, "mlpx-torch": run_mlpx,
-    "mlpx-bf16": run_mlpx, "mlpx-l2": run_mlpx, "sklearn": run_sklearn,
+    "mlpx-bf16": run_mlpx, "mlpx-l2": run_mlpx, "mlpx-glorot": run_mlpx, "sklearn": run_sklearn,
     "sklearn-l2": run_sklearn, "mlpx-sklearn": run_sklearn, "torch-eager": run_torch,
     "torch-fused": run_torch, "torch-foreach": run_torch, "torch-bf16": run_torch,
 }
@@ -739,7 +747,8 @@ def own_modules(task: dict[str, Any]) -> set[str]:
         own.add("mlpx")
     if task["contender"] in MLPX_ON_TORCH:
         own.update(("mlpx", "torch"))
-    elif task["backend"] == "cupy" and task["contender"] in ("floor", "mlpx", "mlpx-l2"):
+    elif task["backend"] == "cupy" and task["contender"] in ("floor", "mlpx", "mlpx-l2",
+                                                             "mlpx-glorot"):
         own.add("cupy")
     return own
 

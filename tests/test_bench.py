@@ -327,6 +327,26 @@ def test_the_l2_workers_train_with_scikit_learns_default_penalty(bench, contende
     assert contender in bench.OPTIONAL_CONTENDERS
 
 
+def test_mlpx_glorot_starts_from_glorot_uniform(bench, monkeypatch):
+    """mlpx-glorot builds its model with init="glorot_uniform" and says so; mlpx does not."""
+    import mlpx
+
+    inits = []
+    original = mlpx.MLP.__init__
+
+    def recording_init(self, *args, **kwargs):
+        inits.append(kwargs.get("init"))
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(mlpx.MLP, "__init__", recording_init)
+    _, glorot = _run_moons_worker(bench, "mlpx-glorot")
+    _, default = _run_moons_worker(bench, "mlpx")
+    assert inits == ["glorot_uniform", None]
+    assert glorot["note"].endswith("; init glorot_uniform")
+    assert "init" not in default["note"]
+    assert "mlpx-glorot" in bench.OPTIONAL_CONTENDERS
+
+
 @pytest.mark.parametrize("contender", ["mlpx-torch", "mlpx-bf16", "torch-fused", "torch-bf16"])
 def test_the_torch_workers_run_in_process(bench, contender, backend):
     """mlpx on its torch backend (float32 and bfloat16 products) and torch (autocast).
