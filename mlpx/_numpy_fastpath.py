@@ -742,6 +742,13 @@ class _BatchPlan:
         self.first = self.hidden[0] if self.hidden else self.output
         self.output_gradient = output_gradient_class(grad_T, model)
 
+    def forward(self, x_aug, z_T) -> None:
+        """The logits of a batch ``x_aug`` (n_rows, n_features + 1) into ``z_T``."""
+        self.first.set_input(x_aug)
+        for layer in self.hidden:
+            layer.forward()
+        self.output.forward_into(z_T)
+
     def step(self, x_aug, z_T, targets, row_weights=None, layer_updates=None) -> None:
         """Forward and backward for one batch; leaves the gradient in the flat buffer.
 
@@ -761,10 +768,7 @@ class _BatchPlan:
             ``[W; b]``, called as soon as the layer's backward is done (its grad_x, which
             needs the old W, included).
         """
-        self.first.set_input(x_aug)
-        for layer in self.hidden:
-            layer.forward()
-        self.output.forward_into(z_T)
+        self.forward(x_aug, z_T)
         self.output_gradient(z_T, targets)
         if row_weights is not None:
             np.multiply(self.output.grad_T, row_weights, out=self.output.grad_T)
@@ -851,7 +855,9 @@ class NumpyEpochRunner(EpochRunner):
             self.penalty_gradient = np.empty_like(self.flat)
         self._allocate_inputs(batch_size, input_buffer_bytes or self.INPUT_BUFFER_BYTES)
         buffers = self._allocate_layers(batch_size)
+        self.output_gradient_class = output_gradient_class
         self._build_plans(buffers, output_gradient_class)
+        self._validation = None
         self.optimizer_step = flat_step(optimizer, self.state, self.flat, self.grad_flat)
         self.fused_l2 = bool(model.alpha) and getattr(self.optimizer_step, "fuses_l2", False)
         if self.fused_l2:
@@ -934,15 +940,14 @@ class NumpyEpochRunner(EpochRunner):
     def _build_plans(self, buffers: dict, output_gradient_class) -> None:
         """Block views of the flat vectors, one plan per batch size, and per-batch views."""
         slices = self.model.param_slices()
-        blocks, grad_blocks = [], []
+        self.blocks, self.grad_blocks = [], []
         for (start, _, (fan_in, fan_out)), (_, stop, _) in zip(slices[0::2], slices[1::2]):
-            blocks.append(self.flat[start:stop].reshape(fan_in + 1, fan_out))
-            grad_blocks.append(self.grad_flat[start:stop].reshape(fan_in + 1, fan_out))
+            self.blocks.append(self.flat[start:stop].reshape(fan_in + 1, fan_out))
+            self.grad_blocks.append(self.grad_flat[start:stop].reshape(fan_in + 1, fan_out))
         plans = {}
         for begin, end in self.bounds:
             if end - begin not in plans:
-                plans[end - begin] = _BatchPlan(self.model, blocks, grad_blocks, buffers,
-                                                end - begin, output_gradient_class)
+                plans[end - begin] = self._plan(buffers, end - begin, output_gradient_class)
         self.batches = []
         for begin, end in self.bounds:
             chunk_begin = begin - begin % self.chunk_rows
@@ -955,6 +960,10 @@ class NumpyEpochRunner(EpochRunner):
                 self._batch_targets(begin, end),
                 slice(begin, end),
             ))
+
+    def _plan(self, buffers: dict, n_rows: int, output_gradient_class) -> _BatchPlan:
+        return _BatchPlan(self.model, self.blocks, self.grad_blocks, buffers, n_rows,
+                          output_gradient_class)
 
     def _batch_targets(self, begin: int, end: int):
         """The batch's columns of the epoch's targets, or of each of its label vectors."""
@@ -1062,6 +1071,14 @@ class NumpyEpochRunner(EpochRunner):
             return epoch_logs(model, self.targets_epoch.T, self.Z_T_epoch.T, penalty_sum,
                               R_epoch)
 
+    def evaluate(self, X, Y) -> dict[str, float]:
+        """``model._evaluate_checked(X, Y)`` on buffers of the fast path (fit's validation
+        data, the same X and Y every epoch; see :class:`_Validation`)."""
+        self.sync_from_model()
+        if self._validation is None or self._validation.X is not X:
+            self._validation = _Validation(self, X, Y)
+        return self._validation.logs()
+
     def _add_penalty_gradient(self, l2: float) -> float:
         """grad += l2 W (biases excluded); returns the penalty l2/2 sum W^2.
 
@@ -1089,3 +1106,73 @@ class NumpyEpochRunner(EpochRunner):
         loss = float(weighted_value(model.loss, y, z, output, row_weights, xp=xp)) + penalty
         self.callback_list.call("on_batch_end", batch, {"loss": loss, "size": z.shape[0]})
         self.sync_from_model()
+
+
+class _Validation:
+    """The loss and metric of fixed data with the runner's current weights.
+
+    What ``MLP._evaluate_checked`` computes for fit's ``validation_data`` every epoch, up
+    to rounding (the layers multiply ``[x, 1] @ [W; b]``): the forward pass runs on plans of
+    the runner's kind, on buffers of its own for up to ``ROWS`` samples at a time, and the
+    logs come as the training epoch's do (per-sample statistics of the softmax
+    gradient's passes for one-hot targets, else :func:`mlpx.train.epoch_logs`), plus the
+    L2 penalty once. On the moons network this is about 30 us an epoch instead of 80.
+
+    Parameters
+    ----------
+    runner : NumpyEpochRunner
+    X : array of shape (n_samples, n_features), checked, in the model's dtype
+    Y : array of shape (n_samples, n_outputs), encoded targets
+    """
+
+    #: Samples per forward pass at most (or the training batch size, if larger).
+    ROWS = 2048
+
+    def __init__(self, runner, X, Y) -> None:
+        model, dtype = runner.model, runner.model.dtype
+        n_samples, n_features = X.shape
+        self.X, self.model = X, model
+        rows = min(n_samples, max(self.ROWS, runner.batch_size))
+        buffers = runner._allocate_layers(rows)
+        self.inputs = np.empty((rows, n_features + 1), dtype=dtype)
+        self.inputs[:, -1] = 1
+        self.Z_T = np.empty((model.n_outputs, n_samples), dtype=dtype)
+        labels = _one_hot_labels(Y) if runner.labels is not None else None
+        gradient_class = runner.output_gradient_class if labels is not None else _OutputGradient
+        if labels is not None:
+            self.targets = (labels, np.empty(n_samples, dtype=dtype),
+                            np.empty(n_samples, dtype=dtype),
+                            np.empty_like(labels)
+                            if getattr(gradient_class, "finds_winners", False) else None)
+            self.columns = np.arange(n_samples)
+        else:
+            self.Y = Y
+        self.labels = labels
+        plans = {}
+        self.chunks = []
+        for begin in range(0, n_samples, rows):
+            end = min(begin + rows, n_samples)
+            if end - begin not in plans:
+                plans[end - begin] = runner._plan(buffers, end - begin, gradient_class)
+            targets = None if labels is None else tuple(
+                None if vector is None else vector[begin:end] for vector in self.targets)
+            self.chunks.append((begin, end, plans[end - begin], targets))
+
+    def logs(self) -> dict[str, float]:
+        """``{"loss": ..., "accuracy" or "mae": ...}`` of the data, penalty included."""
+        model, X, inputs = self.model, self.X, self.inputs
+        with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+            for begin, end, plan, targets in self.chunks:
+                x_aug = inputs[:end - begin]
+                np.copyto(x_aug[:, :-1], X[begin:end])
+                z_T = self.Z_T[:, begin:end]
+                plan.forward(x_aug, z_T)
+                if targets is not None:  # the softmax's per-sample statistics
+                    plan.output_gradient(z_T, targets)
+            if self.labels is not None:
+                logs = _softmax_cross_entropy_logs(self.Z_T, self.targets, self.columns, 0.0)
+            else:
+                logs = epoch_logs(model, self.Y, self.Z_T.T, 0.0)
+        if model.alpha:
+            logs["loss"] += float(model._penalty(model._l2_coefficient(X.shape[0])))
+        return logs

@@ -252,7 +252,7 @@ def fit(model, X, y, *, epochs: int = 200, batch_size: int | None = 32, optimize
                     _mark_interrupted(model)
                     break
                 if validation_data is not None:
-                    val_logs = model._evaluate_checked(X_val, Y_val)
+                    val_logs = epochs_runner.evaluate(X_val, Y_val)
                     logs.update({f"val_{key}": value for key, value in val_logs.items()})
                 logs["lr"] = lr
                 logs["time"] = time.perf_counter() - epoch_started
@@ -661,6 +661,7 @@ class EpochRunner:
         self.xp = model.xp
         self.X, self.Y, self.weights = X, Y, weights
         n_samples = X.shape[0]
+        self.batch_size = batch_size
         self.bounds = [(begin, min(begin + batch_size, n_samples))
                        for begin in range(0, n_samples, batch_size)]
         self.callback_list = callback_list
@@ -672,6 +673,10 @@ class EpochRunner:
         self.rebind_every_step = model.backend.name not in self.VIEW_BACKENDS
         self.unit_target_rows = _rows_sum_to_one(model, Y)
         self.interrupt = InterruptFlag()  # fit shares its own; requested: stop after a step
+
+    def evaluate(self, X, Y) -> dict[str, float]:
+        """Loss and metric of checked data with the current weights (fit's validation)."""
+        return self.model._evaluate_checked(X, Y)
 
     # --- the flat parameter vector ---------------------------------------------------
 

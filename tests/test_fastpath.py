@@ -388,6 +388,10 @@ CASES = [
                         optimizer="sgd", learning_rate=0.05, epochs=12,
                         callbacks=lambda: [mlpx.EarlyStopping(patience=1, min_delta=1e-2)]),
                  id="validation-early-stopping"),
+    pytest.param(config(validation=True, output="sigmoid", targets="binary", n_out=1,
+                        alpha=1e-3), id="validation-sigmoid"),
+    pytest.param(config(validation=True, n_out=40, batch_size=9), id="validation-40-classes"),
+    pytest.param(config(validation=True, targets="proba"), id="validation-probability-rows"),
     pytest.param(config(fits=2, batch_size=7, chunk_batches=2, alpha=1e-3), id="warm-start"),
 ]
 
@@ -399,6 +403,40 @@ def test_fast_path_matches_generic_runner(monkeypatch, cfg):
     assert_kernels(cfg, record)
     assert record["epochs"] == sum(len(history.epoch) for history in fast)
     assert_same_training(fast_model, fast, generic_model, generic, cfg["dtype"])
+
+
+@pytest.mark.parametrize("cfg", [
+    pytest.param(config(validation=True, batch_size=3), id="softmax"),
+    pytest.param(config(validation=True, output="identity", targets="regression", n_out=2,
+                        alpha=1e-3, batch_size=3), id="regression"),
+])
+def test_validation_in_passes_of_a_few_rows_matches_generic_runner(monkeypatch, cfg):
+    """Validation data forwarded 4 rows at a time (the last pass shorter) logs the
+    generic val_* values; the passes reuse one buffer and one plan per size."""
+    monkeypatch.setattr(fastpath._Validation, "ROWS", 4)
+    (fast_model, fast, record), (generic_model, generic) = train_both(monkeypatch, cfg)
+    assert "val_loss" in fast[0].history
+    assert_same_training(fast_model, fast, generic_model, generic, cfg["dtype"])
+    validation = record["runners"][-1]._validation
+    n_val = N_SAMPLES // 3
+    assert [end - begin for begin, end, *_ in validation.chunks] == (
+        [4] * (n_val // 4) + ([n_val % 4] if n_val % 4 else []))
+    assert validation.inputs.shape[0] == 4
+
+
+def test_validation_reads_the_weights_a_callback_assigned():
+    """A callback that replaces the weights before the validation sees them evaluated."""
+    X, y = make_data("labels", 3)
+    model = build_model(config())
+
+    class ZeroWeights(mlpx.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.model.params = [np.zeros_like(p) for p in self.model.params]
+
+    history = model.fit(X, y, epochs=1, batch_size=N_SAMPLES, optimizer="sgd",
+                        learning_rate=1e-12, validation_data=(X, y),
+                        callbacks=[ZeroWeights()])
+    assert history["val_loss"][0] == pytest.approx(np.log(3))  # a uniform softmax
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
