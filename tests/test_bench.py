@@ -410,10 +410,35 @@ def test_the_checkout_benchmark_compares_two_trees(capsys, monkeypatch):
     assert "| moons | elu | adam |" in table and "| moons | elu | rmsprop |" in table
     for bad in ([root], [root, "/nonexistent"], [root, root, "--activations", "identity"],
                 [root, root, "--optimizers", "adadelta"],
-                [root, root, "--configs", "large"], [root, root, "--rounds", "0"]):
+                [root, root, "--configs", "large"], [root, root, "--rounds", "0"],
+                [root, root, "--validation", "1.5"], [root, root, "--validation", "-0.1"]):
         with pytest.raises(SystemExit):
             module.main(bad)
         assert "error:" in capsys.readouterr().err
+
+
+def test_the_checkout_benchmark_can_fit_with_validation_data(monkeypatch):
+    """--validation F: the worker's fits hold out the last fraction F of the rows and
+    evaluate it every epoch."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    spec = importlib.util.spec_from_file_location("bench_checkouts",
+                                                  SCRIPT.parent / "bench_checkouts.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    import mlpx
+
+    seen = []
+    original = mlpx.MLP.fit
+
+    def recording_fit(self, X, y, **kwargs):
+        seen.append((X.shape[0], kwargs["validation_data"]))
+        return original(self, X, y, **dict(kwargs, epochs=1))
+
+    monkeypatch.setattr(mlpx.MLP, "fit", recording_fit)
+    times = module.worker(str(SCRIPT.parents[1]), ["moons"], ["relu"], ["adam"], 1, 0.1)
+    assert list(times) == ["moons/relu/adam"]
+    (n_fit, (X_val, y_val)), = seen
+    assert (n_fit, X_val.shape[0], y_val.shape[0]) == (900, 100, 100)
 
 
 def test_the_partial_fit_benchmark_streams_both_estimators(capsys, monkeypatch):
