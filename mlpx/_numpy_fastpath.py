@@ -618,7 +618,7 @@ def _softmax_cross_entropy_logs(z_T, targets, columns, penalty_sum: float,
         np.multiply(losses, row_weights, out=losses)
     if winner is None:
         winner = _argmax_over_classes(z_T)
-    correct = np.count_nonzero(winner == labels)
+    correct = int(np.count_nonzero(winner == labels))
     return {"loss": (float(np.sum(losses)) + penalty_sum) / n_samples,
             "accuracy": correct / n_samples}
 

@@ -416,6 +416,7 @@ def test_validation_in_passes_of_a_few_rows_matches_generic_runner(monkeypatch, 
     monkeypatch.setattr(fastpath._Validation, "ROWS", 4)
     (fast_model, fast, record), (generic_model, generic) = train_both(monkeypatch, cfg)
     assert "val_loss" in fast[0].history
+    assert all(type(value) is float for values in fast[0].history.values() for value in values)
     assert_same_training(fast_model, fast, generic_model, generic, cfg["dtype"])
     validation = record["runners"][-1]._validation
     n_val = N_SAMPLES // 3
