@@ -593,6 +593,12 @@ class _BaseMLP(BaseEstimator):
                 "of your dataset."
             )
         weights = check_sample_weight(_follow_X(sample_weight, X), n_samples=n_samples)
+        if weights is not None and not np.any(weights[val_rows] > 0):
+            raise MlpxValueError(
+                "sample_weight is zero for every sample of the validation part that "
+                "early_stopping holds out, so its score is undefined; give those samples a "
+                "weight > 0, or change validation_fraction or random_state"
+            )
         validation = (
             self.model_.check_X(_take_rows(X, val_rows), name="X (validation part)"),
             _take_rows(y, val_rows),
@@ -654,8 +660,12 @@ class _BaseMLP(BaseEstimator):
             )
 
     def _score_checked(self, X, y, sample_weight) -> float:
-        """The score (accuracy or R^2) on already checked X, as scikit-learn's ``_score``."""
+        """The score (accuracy or R^2) on already checked X, as scikit-learn's ``_score``
+        (early stopping's held-out part, every epoch)."""
         output = self.model_._forward(X)
+        return self._checked_score_output(output, y, sample_weight)
+
+    def _checked_score_output(self, output, y, sample_weight) -> float:
         return self._score_output(output, y, sample_weight)
 
     def score(self, X, y, sample_weight=None) -> float:
@@ -666,6 +676,15 @@ class _BaseMLP(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.array_api_support = True
         return tags
+
+
+def _subset_accuracy(y_true: np.ndarray, y_pred: np.ndarray, sample_weight=None) -> float:
+    """scikit-learn's ``accuracy_score`` of labels of one kind and shape: the (weighted)
+    share of samples whose label, or every label of a multi-label row, is right."""
+    matches = y_true == y_pred
+    if matches.ndim == 2:
+        matches = np.all(matches, axis=1)
+    return float(np.average(matches, weights=sample_weight))
 
 
 class _LiveParams(list):
@@ -894,6 +913,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _score_output(self, output, y, sample_weight) -> float:
         predicted = _host(self.model_.predict_from_output(output))
         return float(accuracy_score(_host(y), predicted, sample_weight=_host(sample_weight)))
+
+    def _checked_score_output(self, output, y, sample_weight) -> float:
+        """accuracy_score on labels that fit has checked: without its input checks, which
+        cost 0.3 ms an epoch of early stopping (three quarters of the score's time)."""
+        predicted = _host(self.model_.predict_from_output(output))
+        return _subset_accuracy(_host(y), predicted, _host(sample_weight))
 
     # The mixin comes first in the bases (scikit-learn's rule), so name mlpx's score here:
     # computed on the host, it works for CuPy arrays and is exact under array_api_dispatch.

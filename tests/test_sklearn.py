@@ -618,6 +618,46 @@ def test_batch_size_larger_than_the_data_is_clipped_with_a_warning():
     assert est.model_.optimizer_state_["step"] == 2  # one full batch per epoch
 
 
+@pytest.mark.parametrize("case", ["ints", "strings", "weighted", "multilabel",
+                                  "multilabel-weighted", "floats"])
+def test_early_stoppings_accuracy_is_scikit_learns(case):
+    """The held-out score early stopping takes every epoch is accuracy_score's value."""
+    from sklearn.metrics import accuracy_score
+
+    from mlpx.sklearn import _subset_accuracy
+
+    rng = np.random.default_rng(len(case))
+    multilabel = case.startswith("multilabel")  # 0/1 indicator rows
+    shape, n_labels = ((50, 3), 2) if multilabel else ((50,), 3)
+    y_true, y_pred = rng.integers(0, n_labels, size=shape), rng.integers(0, n_labels, size=shape)
+    if case == "strings":
+        y_true, y_pred = np.array(list("abc"))[y_true], np.array(list("abc"))[y_pred]
+    if case == "floats":
+        y_true, y_pred = y_true.astype(float), y_pred.astype(float)
+    weights = rng.random(50) if case.endswith("weighted") else None
+    assert _subset_accuracy(y_true, y_pred, weights) == accuracy_score(y_true, y_pred,
+                                                                       sample_weight=weights)
+
+
+def test_early_stopping_refuses_a_validation_part_of_zero_weight():
+    """Sample weights that are zero on every held-out sample are refused before training,
+    and a fitted estimator keeps its weights."""
+    X, y = _classification()
+    params = {"hidden_layer_sizes": (4,), "early_stopping": True, "validation_fraction": 0.1,
+              "max_iter": 3, "random_state": 0}
+    _, val_rows = train_test_split(np.arange(X.shape[0]), random_state=check_random_state(0),
+                                   test_size=0.1, stratify=y)
+    weights = np.ones(X.shape[0])
+    weights[val_rows] = 0.0
+    est = MLPClassifier(**params).fit(X, y)
+    before = [np.array(coef, copy=True) for coef in est.coefs_]
+    with pytest.raises(ValueError, match="sample_weight is zero for every sample of the "
+                                         "validation part"):
+        est.fit(X, y, sample_weight=weights)
+    for kept, coef in zip(before, est.coefs_):
+        assert_array_equal(kept, coef)
+
+
 def test_early_stopping_on_too_little_data_raises():
     X, y = _regression(n_samples=10)
     est = MLPRegressor(hidden_layer_sizes=(4,), early_stopping=True)
