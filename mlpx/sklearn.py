@@ -687,6 +687,30 @@ def _subset_accuracy(y_true: np.ndarray, y_pred: np.ndarray, sample_weight=None)
     return float(np.average(matches, weights=sample_weight))
 
 
+def _r2(y_true: np.ndarray, y_pred: np.ndarray, sample_weight=None) -> float:
+    """scikit-learn's ``r2_score`` (outputs averaged uniformly, scores kept finite) of
+    targets ``y_true`` (n,) or (n, k) and predictions (n, k), in their widest float dtype.
+
+    Per output, ``1 - sum(w (y - p)^2) / sum(w (y - mean_w(y))^2)``; an output whose
+    targets are constant scores 1 where it is predicted exactly, else 0.
+    """
+    floats = [array.dtype for array in (y_true, y_pred, sample_weight)
+              if array is not None and array.dtype.kind == "f"]
+    dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
+    y_true = np.asarray(y_true, dtype=dtype).reshape(y_true.shape[0], -1)
+    y_pred = np.asarray(y_pred, dtype=dtype).reshape(y_true.shape)
+    weights = None if sample_weight is None else np.asarray(sample_weight, dtype=dtype)
+    weight = 1.0 if weights is None else weights[:, np.newaxis]
+    numerator = np.sum(weight * (y_true - y_pred) ** 2, axis=0)
+    mean = np.average(y_true, axis=0, weights=weights)
+    denominator = np.sum(weight * (y_true - mean) ** 2, axis=0)
+    scores = np.ones(y_true.shape[1], dtype=dtype)
+    valid = (numerator != 0) & (denominator != 0)
+    scores[valid] = 1 - numerator[valid] / denominator[valid]
+    scores[(numerator != 0) & (denominator == 0)] = 0.0
+    return float(np.mean(scores))
+
+
 class _LiveParams(list):
     """``coefs_`` or ``intercepts_``: a list of the model's arrays that writes back to it."""
 
@@ -1004,4 +1028,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         if y_host.ndim == 1:
             predicted = predicted[:, 0]
         return float(r2_score(y_host, predicted, sample_weight=_host(sample_weight)))
+
+    def _checked_score_output(self, output, y, sample_weight) -> float:
+        """r2_score on targets that fit has checked, without its input checks (0.15 ms an
+        epoch of early stopping)."""
+        return _r2(_host(y), _host(output), _host(sample_weight))
 

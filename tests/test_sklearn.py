@@ -639,6 +639,34 @@ def test_early_stoppings_accuracy_is_scikit_learns(case):
                                                                        sample_weight=weights)
 
 
+@pytest.mark.parametrize("case", ["one-output", "column", "two-outputs", "weighted",
+                                  "float32", "constant-exact", "constant-missed", "ints"])
+def test_early_stoppings_r2_is_scikit_learns(case):
+    """The held-out R^2 early stopping takes every epoch is r2_score's value."""
+    from sklearn.metrics import r2_score
+
+    from mlpx.sklearn import _r2
+
+    rng = np.random.default_rng(len(case))
+    n_outputs = 2 if case in ("two-outputs", "weighted", "constant-exact",
+                              "constant-missed") else 1
+    y_true = rng.normal(size=(40, n_outputs))
+    y_pred = (y_true + 0.3 * rng.normal(size=y_true.shape)).astype(np.float32)
+    weights = rng.random(40) if case == "weighted" else None
+    if case == "float32":
+        y_true = y_true.astype(np.float32)
+    if case.startswith("constant"):
+        y_true[:, 1] = 2.5
+        y_pred[:, 1] = 2.5 if case == "constant-exact" else 2.0
+    if case == "ints":
+        y_true = rng.integers(0, 9, size=(40, 1))
+    if case in ("one-output", "ints"):
+        y_true = y_true[:, 0]
+    expected = r2_score(y_true, y_pred[:, 0] if y_true.ndim == 1 else y_pred,
+                        sample_weight=weights)
+    assert _r2(y_true, y_pred, weights) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
 def test_early_stopping_refuses_a_validation_part_of_zero_weight():
     """Sample weights that are zero on every held-out sample are refused before training,
     and a fitted estimator keeps its weights."""
