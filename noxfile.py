@@ -5,7 +5,7 @@
     nox -s tests-torch              # ... on PyTorch tensors (torch==2.13.0, CPU build here)
     nox -s tests-cupy               # ... on CuPy (needs an NVIDIA GPU)
     nox -s lint examples
-    nox -s bench bench-kernels bench-partial-fit   # benchmarks (see benchmarks/README.md)
+    nox -s bench bench-kernels bench-partial-fit bench-early-stopping   # benchmarks
 """
 
 from __future__ import annotations
@@ -111,3 +111,15 @@ def bench_partial_fit(session: nox.Session) -> None:
     """
     _install(session)
     session.run("python", "benchmarks/bench_partial_fit.py", *session.posargs)
+
+
+@nox.session(name="bench-early-stopping")
+def bench_early_stopping(session: nox.Session) -> None:
+    """Early stopping's cost in the drop-in estimators, mlpx.sklearn against scikit-learn.
+
+    ``nox -s bench-early-stopping`` fits the classifier on digits and the regressor on
+    diabetes, 50 epochs with and without early_stopping, 5 rounds (about a minute);
+    arguments replace them (see benchmarks/README.md).
+    """
+    _install(session)
+    session.run("python", "benchmarks/bench_early_stopping.py", *session.posargs)

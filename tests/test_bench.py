@@ -441,6 +441,35 @@ def test_the_checkout_benchmark_can_fit_with_validation_data(monkeypatch):
     assert (n_fit, X_val.shape[0], y_val.shape[0]) == (900, 100, 100)
 
 
+def test_the_early_stopping_benchmark_fits_both_estimators_both_ways(capsys, monkeypatch):
+    """bench_early_stopping.py: one round of two epochs, a row per estimator; bad options
+    refused before anything runs."""
+    pytest.importorskip("sklearn")
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    spec = importlib.util.spec_from_file_location("bench_early_stopping",
+                                                  SCRIPT.parent / "bench_early_stopping.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    fits = []
+    original = module.fit_seconds
+
+    def recording(library, name, X, y, early_stopping, max_iter):
+        fits.append((library, name, early_stopping, max_iter))
+        return original(library, name, X, y, early_stopping, max_iter)
+
+    monkeypatch.setattr(module, "fit_seconds", recording)
+    assert module.main(["--rounds", "1", "--max-iter", "2"]) == 0
+    table = capsys.readouterr().out
+    assert "| MLPClassifier, digits |" in table and "| MLPRegressor, diabetes |" in table
+    assert sorted(fits) == sorted((library, name, stop, 2) for library in ("mlpx", "sklearn")
+                                  for name in ("MLPClassifier", "MLPRegressor")
+                                  for stop in (False, True))
+    for bad in (["--rounds", "0"], ["--max-iter", "0"], ["--max-iter", "x"]):
+        with pytest.raises(SystemExit):
+            module.main(bad)
+        assert "error:" in capsys.readouterr().err
+
+
 def test_the_partial_fit_benchmark_streams_both_estimators(capsys, monkeypatch):
     """bench_partial_fit.py: one round of one pass, a row per chunk size; bad options
     refused before anything runs."""
