@@ -1356,6 +1356,17 @@ shift_by_max_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+/* The output-gradient kernels' (e, ..., scale): the scale (args[2]) as a double, and e
+ * (args[0]) as a writable matrix. */
+static int
+get_e_and_scale(PyObject *const *args, Py_buffer *e, double *scale, const char *function)
+{
+    if (get_double(args[2], scale) < 0) {
+        return -1;
+    }
+    return get_matrix(args[0], e, 1, function, "e");
+}
+
 /* What logistic_minus_targets_ needs: the arguments (e, y, scale) checked, then the
  * float32 or float64 loop over e in place. */
 static PyObject *
@@ -1363,15 +1374,12 @@ minus_targets(PyObject *const *args, Py_ssize_t nargs, MinusTargetsFloat loop_fl
               MinusTargetsDouble loop_double, const char *function)
 {
     Py_buffer e, y;
+    double scale;
     if (nargs != 3) {
         PyErr_Format(PyExc_TypeError, "%s takes 3 arguments (%zd given)", function, nargs);
         return NULL;
     }
-    double scale;
-    if (get_double(args[2], &scale) < 0) {
-        return NULL;
-    }
-    if (get_matrix(args[0], &e, 1, function, "e") < 0) {
+    if (get_e_and_scale(args, &e, &scale, function) < 0) {
         return NULL;
     }
     if (get_matrix(args[1], &y, 0, function, "y") < 0) {
@@ -1433,15 +1441,12 @@ softmax_minus_labels_(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     static const char function[] = "softmax_minus_labels_";
     Py_buffer e, labels, totals;
+    double scale;
     if (nargs != 3 && nargs != 4) {
         PyErr_Format(PyExc_TypeError, "%s takes 3 or 4 arguments (%zd given)", function, nargs);
         return NULL;
     }
-    double scale;
-    if (get_double(args[2], &scale) < 0) {
-        return NULL;
-    }
-    if (get_matrix(args[0], &e, 1, function, "e") < 0) {
+    if (get_e_and_scale(args, &e, &scale, function) < 0) {
         return NULL;
     }
     if (get_labels(args[1], &labels, e.shape[0], e.shape[1], function) < 0) {

@@ -149,6 +149,14 @@ def test_the_floor_and_mlpx_workers_run_in_process(bench):
     assert mlpx_result["note"].startswith("compiled kernels")
 
 
+def _load_script(name: str):
+    """benchmarks/``name``.py as a module (the caller restores sys.path, which it extends)."""
+    spec = importlib.util.spec_from_file_location(name, SCRIPT.parent / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _run_moons_worker(bench, contender: str, activation: str = "relu") -> tuple[dict, dict]:
     """A contender's worker in this process on 200 moons samples for 2 epochs: its task and
     its result."""
@@ -398,10 +406,7 @@ def test_the_kernel_benchmark_pairs_bitwise_equal_fits(capsys, monkeypatch):
 def test_the_checkout_benchmark_compares_two_trees(capsys, monkeypatch):
     """bench_checkouts.py: this tree against itself, one round of one fit in two workers."""
     monkeypatch.setattr(sys, "path", list(sys.path))  # the script adds its folder
-    spec = importlib.util.spec_from_file_location("bench_checkouts",
-                                                  SCRIPT.parent / "bench_checkouts.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _load_script("bench_checkouts")
     root = str(SCRIPT.parents[1])
     status = module.main([root, root, "--configs", "moons", "--activations", "elu",
                           "--optimizers", "adam,rmsprop", "--rounds", "1", "--fits", "1"])
@@ -421,10 +426,7 @@ def test_the_checkout_benchmark_can_fit_with_validation_data(monkeypatch):
     """--validation F: the worker's fits hold out the last fraction F of the rows and
     evaluate it every epoch."""
     monkeypatch.setattr(sys, "path", list(sys.path))
-    spec = importlib.util.spec_from_file_location("bench_checkouts",
-                                                  SCRIPT.parent / "bench_checkouts.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _load_script("bench_checkouts")
     import mlpx
 
     seen = []
@@ -446,10 +448,7 @@ def test_the_early_stopping_benchmark_fits_both_estimators_both_ways(capsys, mon
     refused before anything runs."""
     pytest.importorskip("sklearn")
     monkeypatch.setattr(sys, "path", list(sys.path))
-    spec = importlib.util.spec_from_file_location("bench_early_stopping",
-                                                  SCRIPT.parent / "bench_early_stopping.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _load_script("bench_early_stopping")
     fits = []
     original = module.fit_seconds
 
@@ -475,10 +474,7 @@ def test_the_partial_fit_benchmark_streams_both_estimators(capsys, monkeypatch):
     refused before anything runs."""
     pytest.importorskip("sklearn")
     monkeypatch.setattr(sys, "path", list(sys.path))  # the script adds the checkout
-    spec = importlib.util.spec_from_file_location("bench_partial_fit",
-                                                  SCRIPT.parent / "bench_partial_fit.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _load_script("bench_partial_fit")
     assert module.main(["--chunks", "600,1797", "--epochs", "1", "--rounds", "1"]) == 0
     table = capsys.readouterr().out
     assert "| 600 | 3 |" in table and "| 1797 | 1 |" in table
