@@ -460,9 +460,10 @@ def test_the_early_stopping_benchmark_fits_both_estimators_both_ways(capsys, mon
     assert module.main(["--rounds", "1", "--max-iter", "2"]) == 0
     table = capsys.readouterr().out
     assert "| MLPClassifier, digits |" in table and "| MLPRegressor, diabetes |" in table
-    assert sorted(fits) == sorted((library, name, stop, 2) for library in ("mlpx", "sklearn")
+    assert sorted(fits) == sorted((library, name, stop, epochs)
+                                  for library in ("mlpx", "sklearn")
                                   for name in ("MLPClassifier", "MLPRegressor")
-                                  for stop in (False, True))
+                                  for stop in (False, True) for epochs in (1, 2))
     for bad in (["--rounds", "0"], ["--max-iter", "0"], ["--max-iter", "x"]):
         with pytest.raises(SystemExit):
             module.main(bad)
