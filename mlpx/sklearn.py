@@ -841,6 +841,22 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _prepare_targets(self, y, *, first_fit: bool, classes) -> _Targets:
         """Learn (first fit) or check the classes; the output layer they need."""
         y_host = _host(y)
+        if not first_fit and self._known_number_labels(y_host):
+            labels, multilabel = self.classes_, False
+        else:
+            labels, multilabel = self._checked_labels(y_host, first_fit=first_fit,
+                                                      classes=classes)
+        if isinstance(self.class_weight, dict):
+            weights_from_dict(self.class_weight, labels)  # unknown labels fail before fit
+        n_classes = labels.shape[0]
+        if multilabel:
+            return _Targets(n_classes, "sigmoid", labels, multilabel=True)
+        return _Targets(1 if n_classes == 2 else n_classes,
+                        "sigmoid" if n_classes == 2 else "softmax", labels)
+
+    def _checked_labels(self, y_host, *, first_fit: bool, classes) -> tuple:
+        """type_of_target's checks, then the classes learned or y's checked against them:
+        (labels, multilabel)."""
         target_type = type_of_target(y_host, input_name="y")
         if target_type not in ("binary", "multiclass", "multilabel-indicator"):
             raise MlpxValueError(
@@ -869,13 +885,21 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 )
             labels = self.classes_
             _check_labels_known(y_host, labels, target_type)
-        if isinstance(self.class_weight, dict):
-            weights_from_dict(self.class_weight, labels)  # unknown labels fail before fit
-        n_classes = labels.shape[0]
-        if multilabel:
-            return _Targets(n_classes, "sigmoid", labels, multilabel=True)
-        return _Targets(1 if n_classes == 2 else n_classes,
-                        "sigmoid" if n_classes == 2 else "softmax", labels)
+        return labels, multilabel
+
+    def _known_number_labels(self, y_host) -> bool:
+        """Whether y is a vector of numbers, each one of classes_ (not multi-label).
+
+        Such labels are what type_of_target calls binary or multiclass, since the first
+        fit's classes were; partial_fit's later calls skip its 0.1-0.2 ms for them. Any
+        other y takes the full checks and their messages.
+        """
+        if self._multilabel or y_host.ndim != 1 or y_host.dtype.kind not in "biuf":
+            return False
+        classes = self.classes_
+        if classes.dtype.kind not in "biuf":
+            return False
+        return np.setdiff1d(np.unique(y_host), classes, assume_unique=True).size == 0
 
     def _prepare_model(self, model: MLP, targets: _Targets) -> None:
         self.classes_ = targets.classes

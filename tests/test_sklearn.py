@@ -744,6 +744,37 @@ def test_later_calls_refuse_labels_they_were_not_given(labels):
     assert est.t_ == 2 * X.shape[0]
 
 
+def test_later_calls_check_the_label_type_only_when_labels_are_not_known_numbers(
+        monkeypatch):
+    """Known numeric labels skip type_of_target on later calls (0.1-0.2 ms each); strings,
+    unseen numbers, continuous values and a changed class_weight still get every check."""
+    import mlpx.sklearn as mlpx_sklearn
+
+    calls = []
+    original = mlpx_sklearn.type_of_target
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(mlpx_sklearn, "type_of_target", counting)
+    X, y = _classification()
+    est = MLPClassifier(hidden_layer_sizes=(4,), random_state=0)
+    est.partial_fit(X, y, classes=np.unique(y))
+    assert len(calls) == 1
+    est.partial_fit(X, y)
+    est.partial_fit(X, y.astype(np.float32))  # the same numbers as floats
+    assert len(calls) == 1
+    with pytest.raises(ValueError, match="Unknown label type: 'continuous'"):
+        est.partial_fit(X, y + 0.5)
+    with pytest.raises(ValueError, match=r"`y` has classes not in `self.classes_`: \[7\]"):
+        est.partial_fit(X, np.where(y == 0, 7, y))
+    assert len(calls) == 3
+    est.set_params(class_weight={0: 1.0, 9: 2.0})
+    with pytest.raises(ValueError, match="9"):
+        est.partial_fit(X, y)
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_partial_fit_keeps_the_optimizer_state():
     X, y = _classification()
