@@ -420,9 +420,9 @@ def test_validation_in_passes_of_a_few_rows_matches_generic_runner(monkeypatch, 
     assert_same_training(fast_model, fast, generic_model, generic, cfg["dtype"])
     validation = record["runners"][-1]._validation
     n_val = N_SAMPLES // 3
-    assert [end - begin for begin, end, *_ in validation.chunks] == (
+    assert [end - begin for begin, end, *_ in validation.passes] == (
         [4] * (n_val // 4) + ([n_val % 4] if n_val % 4 else []))
-    assert validation.inputs.shape[0] == 4
+    assert validation.inputs.shape[0] == validation.Z_T.shape[1] == 4  # memory: one pass
 
 
 def test_validation_reads_the_weights_a_callback_assigned():
