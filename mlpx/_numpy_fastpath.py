@@ -826,12 +826,10 @@ class NumpyEpochRunner(EpochRunner):
             self.R_epoch = np.empty_like(weights)  # ... divided by their batch's mean
         self.grad_flat = np.zeros_like(self.flat)
         self.Z_T_epoch = np.empty((model.n_outputs, n_samples), dtype=dtype)
-        output_gradient_class = _output_gradient_class(model, one_hot=False)
-        self.labels = None
-        if model.loss.name == "categorical_crossentropy":
-            self.labels = _one_hot_labels(Y)
-            output_gradient_class = _output_gradient_class(model, self.labels is not None)
-        if output_gradient_class in _LABEL_GRADIENTS:
+        labels = _one_hot_labels(Y) if model.loss.name == "categorical_crossentropy" else None
+        output_gradient_class = _output_gradient_class(model, one_hot=labels is not None)
+        self.labels = labels if output_gradient_class in _LABEL_GRADIENTS else None
+        if self.labels is not None:
             # labels, (n_samples,), instead of a (n_classes, n_samples) one-hot matrix and
             # its shuffled copy; the gradients fill in each sample's max, sum of
             # exponentials and (compiled) argmax, from which the epoch's logs come
@@ -844,7 +842,6 @@ class NumpyEpochRunner(EpochRunner):
             )
             self.columns = np.arange(n_samples)
         else:
-            self.labels = None
             self.targets = np.ascontiguousarray(Y.T)  # (n_outputs, n_samples)
             self.targets_epoch = np.empty_like(self.targets)
         if model.alpha:
