@@ -23,6 +23,8 @@ large ones by the GEMMs and by passes over memory, so this runner does the same 
 - the output gradient of softmax + cross-entropy, sigmoid + binary cross-entropy and
   identity + squared error fused into a few in-place passes (softmax's into two C passes
   around ``np.exp``, sigmoid's into one after it, where ``mlpx._kernels`` was built);
+  one-hot targets kept as their labels (n_samples integers, not a (n_classes, n_samples)
+  matrix), the softmax gradient subtracting 1 at each label;
 - rows of X gathered by index into a bounded input buffer beside its column of ones, a
   chunk of whole batches at a time: for small data one gather per epoch, for large batches
   one per batch (gathered just before its GEMMs read it, so it is still in the cache),
@@ -33,7 +35,11 @@ large ones by the GEMMs and by passes over memory, so this runner does the same 
   gradient ``l2 * W`` added inside the step's pass, and on large networks each layer's
   update right after its backward;
 - each batch's output logits written straight into an epoch buffer, from which the epoch's
-  loss and metric are computed once at its end.
+  loss and metric are computed once at its end; for one-hot targets, from the per-sample
+  max, sum of exponentials and argmax that the softmax gradient's passes leave, and one
+  logit per sample;
+- fit's validation data forwarded on plans of the same kind, a bounded pass at a time
+  (:class:`_Validation`).
 
 Other activations and losses fall back to the generic functions of
 :mod:`mlpx.activations` and :mod:`mlpx.losses` inside the same loop. ``tests/test_fastpath.py``
