@@ -220,8 +220,23 @@ def resolve_dtype(dtype: Any, *, xp: ModuleType) -> Any:
     return getattr(xp, name)
 
 
+# dtype -> its plain name. NumPy computes ``dtype.name`` in Python (about 0.7 us), and
+# checks and predictions ask for it on every call.
+_DTYPE_NAME_CACHE: dict[Any, str] = {}
+
+
 def dtype_name(dtype: Any) -> str:
     """The plain name ("float32"/"float64") of a dtype from any backend (or a numpy type)."""
+    try:
+        return _DTYPE_NAME_CACHE[dtype]
+    except KeyError:
+        name = _DTYPE_NAME_CACHE[dtype] = _plain_dtype_name(dtype)
+        return name
+    except TypeError:  # unhashable
+        return _plain_dtype_name(dtype)
+
+
+def _plain_dtype_name(dtype: Any) -> str:
     if isinstance(dtype, type) and issubclass(dtype, np.generic):
         return np.dtype(dtype).name
     name = getattr(dtype, "name", None)

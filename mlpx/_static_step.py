@@ -2,7 +2,7 @@
 
 A CUDA graph records a step's kernel launches once, with their pointers and scalar
 arguments frozen, and replays them all with one launch. A small network on a GPU is bound
-by launches (46 per step of the 2-16-8-2 moons net, ``tests/test_generic_step.py``), so
+by launches (44 per step of the 2-16-8-2 moons net, ``tests/test_generic_step.py``), so
 replaying the whole step is how issue 3 asks mlpx to beat PyTorch there by 3x. Recording
 only works for a step that, replayed as it was recorded, does the next step's work:
 

@@ -46,11 +46,27 @@ def tanh(z, *, xp):
     return xp.tanh(z)
 
 
+# (dtype, device) -> a 0-d zero there, made once: a new one would be a launch per call.
+_ZEROS: dict[tuple, Any] = {}
+
+
+def _zero_like(z, *, xp):
+    """A 0-d zero of ``z``'s dtype on ``z``'s device (shared: never write into it)."""
+    key = (z.dtype, array_device(z))
+    try:
+        return _ZEROS[key]
+    except KeyError:
+        zero = _ZEROS[key] = xp.zeros((), dtype=z.dtype, device=key[1])
+    except TypeError:  # an unhashable dtype or device: make one each time
+        zero = xp.zeros((), dtype=z.dtype, device=key[1])
+    return zero
+
+
 def relu(z, *, xp):
     """f(z) = max(z, 0); NaN stays NaN, as in NumPy's maximum and torch.relu."""
     # maximum, not where(z > 0, z, 0): CPU libraries branch on where's random mask (about
     # ten times slower), and a 0-d zero, not a Python 0, which torch would copy to the device.
-    return xp.maximum(z, xp.zeros((), dtype=z.dtype, device=array_device(z)))
+    return xp.maximum(z, _zero_like(z, xp=xp))
 
 
 def leaky_relu(z, *, xp):

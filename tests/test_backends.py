@@ -165,6 +165,33 @@ def test_to_numpy_every_backend(backend, dtype):
     np.testing.assert_array_equal(host, values)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dtype_names_are_the_same_when_remembered(backend, dtype):
+    """dtype_name remembers what it worked out; asked again, it gives the same plain name."""
+    from mlpx._backend import dtype_name
+
+    native = getattr(backend.xp, dtype)
+    for spelling in (native, native, np.dtype(dtype), getattr(np, dtype), np.dtype(dtype)):
+        assert dtype_name(spelling) == dtype
+
+
+def test_relu_zero_is_made_once_per_dtype_and_device_and_never_written(backend):
+    """relu compares with one shared 0-d zero per (dtype, device); outputs never alias it."""
+    from mlpx.activations import _zero_like, relu
+
+    xp = backend.xp
+    for dtype in (xp.float32, xp.float64):
+        z = xp.asarray([[-1.0, 2.0], [0.5, -3.0]], dtype=dtype, device=backend.device)
+        zero = _zero_like(z, xp=xp)
+        assert _zero_like(z, xp=xp) is zero
+        assert zero.dtype == dtype and zero.shape == ()
+        assert array_api_compat.device(zero) == array_api_compat.device(z)
+        a = relu(z, xp=xp)
+        a += 1  # an in-place write to the output must not reach the shared zero
+        assert float(zero) == 0.0
+        assert_close(a, np.array([[1.0, 3.0], [1.5, 1.0]]), backend=backend, dtype=dtype)
+
+
 @pytest.mark.parametrize("shape", [(5,), (5, 3)])
 def test_take_rows_is_take_along_the_first_axis(backend, shape):
     """The training loop's gather (index_select on torch) picks rows as xp.take does."""
