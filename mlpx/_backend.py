@@ -267,6 +267,11 @@ def take_rows(array: Any, rows: Any, *, backend: Backend) -> Any:
 
 def host_array(obj: Any, *, name: str) -> np.ndarray:
     """``np.asarray(obj)`` for host data, with an error naming ``name`` for ragged input."""
+    if hasattr(obj, "toarray") and hasattr(obj, "nnz"):  # scipy.sparse (np.asarray: object)
+        raise MlpxTypeError(
+            f"{name} is a sparse matrix ({type(obj).__name__}), and mlpx trains on dense "
+            f"arrays; pass {name}.toarray() (n_samples x n_features numbers in memory)"
+        )
     try:
         host = np.asarray(obj)
     except (ValueError, TypeError) as exc:

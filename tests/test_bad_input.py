@@ -16,6 +16,7 @@ import re
 
 import numpy as np
 import pytest
+from scipy import sparse as scipy_sparse
 
 import mlpx
 from mlpx import MLP, MlpxTypeError, MlpxValueError
@@ -169,6 +170,11 @@ XY_CASES = [
     ("X-complex", "regression", X8 + 1j, Y_REG, X_METHODS, MlpxTypeError,
      r"{X} must be numeric", False),
     ("X-ragged", "sigmoid", X_RAGGED, Y_BIN, X_METHODS, MlpxValueError, r"{X}", True),
+    ("X-sparse", "sigmoid", scipy_sparse.csr_matrix(X8), Y_BIN, X_METHODS, MlpxTypeError,
+     r"{X} is a sparse matrix \(csr_matrix\), and mlpx trains on dense arrays; pass "
+     r"{X}\.toarray\(\)", True),
+    ("y-sparse", "softmax", X8, scipy_sparse.csr_array(np.eye(3)[Y_SOFT]), Y_METHODS,
+     MlpxTypeError, r"{y} is a sparse matrix \(csr_array\)", True),
     ("y-ragged", "regression", X8[:2], [[1.0], [2.0, 3.0]], Y_METHODS, MlpxValueError, r"{y}",
      True),
     ("y-strings-regression", "regression", X8, Y_STR, Y_METHODS, MlpxTypeError,
