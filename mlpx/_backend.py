@@ -220,17 +220,20 @@ def resolve_dtype(dtype: Any, *, xp: ModuleType) -> Any:
     return getattr(xp, name)
 
 
-# dtype -> its plain name. NumPy computes ``dtype.name`` in Python (about 0.7 us), and
-# checks and predictions ask for it on every call.
-_DTYPE_NAME_CACHE: dict[Any, str] = {}
+# (type of the dtype, dtype) -> its plain name. NumPy computes ``dtype.name`` in Python
+# (about 0.7 us), and checks and predictions ask for it on every call. The type comes
+# first so that dtypes of two libraries are never compared (array_api_strict's hash as
+# NumPy's and warn when compared with them).
+_DTYPE_NAME_CACHE: dict[tuple, str] = {}
 
 
 def dtype_name(dtype: Any) -> str:
     """The plain name ("float32"/"float64") of a dtype from any backend (or a numpy type)."""
+    key = (type(dtype), dtype)
     try:
-        return _DTYPE_NAME_CACHE[dtype]
+        return _DTYPE_NAME_CACHE[key]
     except KeyError:
-        name = _DTYPE_NAME_CACHE[dtype] = _plain_dtype_name(dtype)
+        name = _DTYPE_NAME_CACHE[key] = _plain_dtype_name(dtype)
         return name
     except TypeError:  # unhashable
         return _plain_dtype_name(dtype)

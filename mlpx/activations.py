@@ -46,19 +46,21 @@ def tanh(z, *, xp):
     return xp.tanh(z)
 
 
-# (dtype, device) -> a 0-d zero there, made once: a new one would be a launch per call.
+# (array type, dtype, device) -> a 0-d zero there, made once: a new one would be a launch
+# per call. The array type first: dtypes of two libraries are never compared.
 _ZEROS: dict[tuple, Any] = {}
 
 
 def _zero_like(z, *, xp):
     """A 0-d zero of ``z``'s dtype on ``z``'s device (shared: never write into it)."""
-    key = (z.dtype, array_device(z))
+    device = array_device(z)
+    key = (type(z), z.dtype, device)
     try:
         return _ZEROS[key]
     except KeyError:
-        zero = _ZEROS[key] = xp.zeros((), dtype=z.dtype, device=key[1])
+        zero = _ZEROS[key] = xp.zeros((), dtype=z.dtype, device=device)
     except TypeError:  # an unhashable dtype or device: make one each time
-        zero = xp.zeros((), dtype=z.dtype, device=key[1])
+        zero = xp.zeros((), dtype=z.dtype, device=device)
     return zero
 
 
