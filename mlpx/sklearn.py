@@ -122,6 +122,9 @@ def _hidden_sizes(hidden_layer_sizes) -> list[int]:
 
 # --- arrays -----------------------------------------------------------------------------
 
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _validated(estimator, *args, **kwargs):
     """scikit-learn's ``validate_data``, with numbers beyond float64 as a clear error."""
     try:
@@ -351,6 +354,8 @@ class _BaseMLP(BaseEstimator):
     def _validate_X(self, X, *, reset: bool):
         """X checked the scikit-learn way (host data) or as a device array."""
         if not _is_device_array(X):
+            if not reset and self._takes_as_is(X):
+                return X
             return _validated(self, X, reset=reset, dtype=(np.float64, np.float32))
         if X.ndim != 2:
             raise MlpxValueError(
@@ -369,6 +374,18 @@ class _BaseMLP(BaseEstimator):
                 f"{self.n_features_in_} features as input."
             )
         return X
+
+    def _takes_as_is(self, X) -> bool:
+        """True for X that ``validate_data(reset=False)`` would return unchanged and silent.
+
+        A plain 2-D float32 or float64 NumPy array with samples and the fitted number of
+        features, for an estimator fitted without feature names (else a warning is due).
+        Its values (NaN, infinities) are checked by the model. Skipping scikit-learn's
+        checks (about 60 us) makes predicting one row about 4x faster.
+        """
+        return (type(X) is np.ndarray and X.ndim == 2 and X.dtype in _FLOAT_DTYPES
+                and X.shape[0] > 0 and X.shape[1] == self.n_features_in_
+                and not hasattr(self, "feature_names_in_"))
 
     def _validate_Xy(self, X, y, *, reset: bool):
         """X and y checked together, scikit-learn's way for host data."""

@@ -13,6 +13,7 @@ session only (see ``conftest.py``).
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import re
 import warnings
@@ -1127,6 +1128,38 @@ def test_wrong_number_of_features_at_predict():
     est = MLPClassifier(**_SMALL).fit(X, y)
     with pytest.raises(ValueError, match="features"):
         est.predict(X[:, :4])
+
+
+def test_plain_float_arrays_skip_validate_data_with_the_same_results(monkeypatch):
+    """Prediction takes a 2-D float32/float64 NumPy X as it is (validate_data would return
+    it unchanged); everything else still goes through scikit-learn's checks."""
+    import pandas as pd
+
+    import mlpx.sklearn as mlpx_sklearn
+
+    X, y = _classification()
+    est = MLPClassifier(**_SMALL).fit(X, y)
+    through_checks = {dtype: est.predict_proba(X.astype(dtype)) for dtype in (
+        np.float32, np.float64)}
+    calls = []
+    checked = mlpx_sklearn.validate_data
+    monkeypatch.setattr(mlpx_sklearn, "validate_data",
+                        lambda *args, **kwargs: calls.append(1) or checked(*args, **kwargs))
+    for dtype, expected in through_checks.items():
+        assert_array_equal(est.predict_proba(X.astype(dtype)), expected)
+    assert_array_equal(est.predict(X), est.classes_[np.argmax(through_checks[np.float64], 1)])
+    assert calls == []
+    for other in (X.astype(np.int64), X.tolist(), X[:, :4], np.asfortranarray(X)[None]):
+        with warnings.catch_warnings(), contextlib.suppress(ValueError):
+            warnings.simplefilter("ignore")
+            est.predict(other)  # the last two are refused, by scikit-learn's checks
+    assert len(calls) == 4
+    with pytest.raises(ValueError, match="X contains NaN"):
+        est.predict(np.where(np.arange(X.shape[1]) == 2, np.nan, X))
+    named = MLPClassifier(**_SMALL).fit(pd.DataFrame(X, columns=[f"f{i}" for i in range(
+        X.shape[1])]), y)
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        named.predict(X)
 
 
 def test_continuous_targets_refused_by_the_classifier():
