@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from mlpx import _numpy_predict as numpy_predict
 from mlpx._backend import (
     DTYPE_NAMES,
     as_backend_array,
@@ -738,6 +739,13 @@ class MLP:
         z_out = out_layer.pre_activation(a)
         return z_out, out_layer.activation.forward(z_out, xp=xp)
 
+    def _predict_batch(self, X):
+        """The network output for checked X, shape (n_samples, n_outputs): on NumPy written
+        in place (:mod:`mlpx._numpy_predict`, the same numbers), else ``_forward_batch``'s."""
+        if numpy_predict.supports(self):
+            return numpy_predict.predict_output(self, X)
+        return self._forward_batch(X)[1]
+
     def _predict_output(self, X, batch_size=None):
         """The network output for X computed batch by batch, shape (n_samples, n_outputs).
 
@@ -746,7 +754,7 @@ class MLP:
         """
         rows = self._batch_rows(batch_size)
         X = self._features_unread(X, name="X")
-        outputs = [self._forward_batch(X_batch)[1]
+        outputs = [self._predict_batch(X_batch)
                    for _, _, X_batch in self._checked_batches(X, rows)]
         return outputs[0] if len(outputs) == 1 else self.xp.concat(outputs, axis=0)
 

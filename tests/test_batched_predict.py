@@ -257,3 +257,69 @@ def test_peak_memory_does_not_grow_with_rows(tmp_path):
     hidden_bytes_large = 4 * n * 2048 * 4  # one float32 activation of every row
     assert peak_large - out_large <= 1.5 * (peak_small - out_small), (peak_small, peak_large)
     assert peak_large < hidden_bytes_large / 2, (peak_large, hidden_bytes_large)
+
+
+# --- NumPy's prediction pass, written in place (mlpx/_numpy_predict.py) --------------------
+
+IN_PLACE_NETS = [
+    # hidden activations, output activation, output units: both softmax layouts (<= 32
+    # classes transposed, more along the rows), one and several sigmoid units, regression
+    (["relu", "relu"], "softmax", 2),
+    (["relu", "tanh"], "softmax", 10),
+    (["leaky_relu"], "softmax", 40),
+    (["elu", "gelu"], "sigmoid", 1),
+    (["sigmoid", "softplus"], "sigmoid", 3),
+    (["identity"], "identity", 2),
+    (["relu"], "exp", 1),
+    ([], "softmax", 5),
+]
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "pure-numpy"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(("hidden", "output", "units"), IN_PLACE_NETS,
+                         ids=lambda value: "-".join(value) if isinstance(value, list) else None)
+def test_numpy_in_place_pass_gives_the_generic_numbers(monkeypatch, hidden, output, units,
+                                                       dtype, compiled):
+    """predict_proba/predict on NumPy: the generic forward pass's numbers (the same bits but
+    for the softmax sum over 8 or more classes, to the last bit), X left as it was, a
+    C-contiguous result, special values included."""
+    from mlpx import _compiled, _numpy_predict
+
+    if compiled and _compiled.kernels is None:
+        pytest.skip("mlpx._kernels is not built here")
+    if not compiled:
+        monkeypatch.setattr(_compiled, "kernels", None)
+    rng = np.random.default_rng(3)
+    sizes = [6, *([9] * len(hidden)), units]
+    model = mlpx.MLP(sizes, [*hidden, output], dtype=dtype, seed=1)
+    X = (rng.normal(size=(300, 6)) * 3).astype(dtype)
+    X[:4] = [[40.0] * 6, [-40.0] * 6, [0.0] * 6, [-0.0] * 6]  # saturated units, -0
+    X_before = X.copy()
+    assert _numpy_predict.supports(model)
+    generic = model._forward_batch(X)[1]
+    in_place = _numpy_predict.predict_output(model, X)
+    np.testing.assert_array_equal(X, X_before)
+    assert in_place.flags.c_contiguous and in_place.dtype == X.dtype
+    if output == "softmax" and units >= 8:
+        np.testing.assert_allclose(in_place, generic, rtol=4 * np.finfo(dtype).eps, atol=0)
+    else:
+        np.testing.assert_array_equal(in_place, generic)
+    through_model = (model.predict_proba(X) if model.is_classifier
+                     else model.predict(X).reshape(in_place.shape))
+    np.testing.assert_array_equal(through_model, in_place)
+
+
+def test_numpy_in_place_pass_only_where_it_applies(monkeypatch):
+    """Other backends and bfloat16 products keep the generic pass; NumPy's predict takes
+    the in-place one."""
+    from mlpx import _numpy_predict
+
+    assert not _numpy_predict.supports(mlpx.MLP([2, 3, 2], backend="array_api_strict"))
+    model = mlpx.MLP([2, 3, 2], seed=0)
+    calls = []
+    in_place = _numpy_predict.predict_output
+    monkeypatch.setattr(_numpy_predict, "predict_output",
+                        lambda *args: calls.append(1) or in_place(*args))
+    model.predict(np.ones((5, 2)), batch_size=2)
+    assert len(calls) == 3
