@@ -5,7 +5,7 @@
     nox -s tests-torch              # ... on PyTorch tensors (torch==2.13.0, CPU build here)
     nox -s tests-cupy               # ... on CuPy (needs an NVIDIA GPU)
     nox -s lint examples
-    nox -s bench bench-kernels bench-partial-fit bench-early-stopping   # benchmarks
+    nox -s bench bench-kernels bench-partial-fit bench-early-stopping bench-predict  # benchmarks
 """
 
 from __future__ import annotations
@@ -123,3 +123,16 @@ def bench_early_stopping(session: nox.Session) -> None:
     """
     _install(session)
     session.run("python", "benchmarks/bench_early_stopping.py", *session.posargs)
+
+
+@nox.session(name="bench-predict")
+def bench_predict(session: nox.Session) -> None:
+    """Prediction speed: predict_proba per call, mlpx against scikit-learn and PyTorch (CPU).
+
+    ``nox -s bench-predict`` times 1, 64 and all test rows per call on the three configs,
+    7 rounds (under a minute); arguments replace them (``-- --quick``; see
+    benchmarks/README.md).
+    """
+    _install(session, "sklearn")
+    session.install(TORCH)
+    session.run("python", "benchmarks/bench_predict.py", *session.posargs)

@@ -483,3 +483,46 @@ def test_the_partial_fit_benchmark_streams_both_estimators(capsys, monkeypatch):
         with pytest.raises(SystemExit):
             module.main(bad)
         assert "error:" in capsys.readouterr().err
+
+
+def test_the_predict_benchmark_times_one_function_three_ways(capsys, monkeypatch):
+    """bench_predict.py: one quick round on moons (1 row, all 1000 test rows), the three
+    contenders checked to compute mlpx's function first; bad options refused before anything
+    runs, and a contender with other weights refused before any timing."""
+    pytest.importorskip("sklearn")
+    pytest.importorskip("torch")
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the script adds the checkout
+    module = _load_script("bench_predict")
+    assert module.main(["--quick", "--configs", "moons", "--rows", "1,all", "--rounds",
+                        "1"]) == 0
+    table = capsys.readouterr().out
+    assert "| moons | 1 |" in table and "| moons | 1000 |" in table
+    (row_one,) = [line for line in table.splitlines() if line.startswith("| moons | 1 |")]
+    (row_all,) = [line for line in table.splitlines() if line.startswith("| moons | 1000 |")]
+    assert row_one.endswith("| n/a |") and row_all.endswith("x |")  # the floor: all rows only
+    assert "n/a" not in row_one[:-len("| n/a |")]
+    for bad in (["--rows", "0"], ["--rows", "a"], ["--rows", "1001", "--configs", "moons"],
+                ["--configs", "iris"], ["--contenders", "sklearn,torch"], ["--rounds", "0"],
+                ["--threads", "0"]):
+        with pytest.raises(SystemExit):
+            module.main(bad)
+        assert "error:" in capsys.readouterr().err
+    config = module.bench_train.make_configs(True, "numpy")["moons"]
+    X_train, y_train, X_test, _ = module.bench_train.moons_data(200)
+    predictors, coefs = module.build_predictors(config, ["sklearn", "torch"], X_train, y_train)
+    assert [W.shape for W in coefs] == [(2, 16), (16, 8), (8, 2)]
+    module.check_same_function(predictors, X_test, "moons")
+    other_biases = [np.full(W.shape[1], 0.1, dtype=np.float32) for W in coefs]
+    predictors["torch"] = module.torch_predictor(
+        module.torch_network(config.layer_sizes, coefs, other_biases))
+    with pytest.raises(RuntimeError, match="torch's predict_proba is not mlpx's"):
+        module.check_same_function(predictors, X_test, "moons")
+
+
+def test_the_predict_benchmarks_ratio_is_paired_per_round(monkeypatch):
+    """bench_predict.py: each ratio is the median of the rounds' own ratios."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    module = _load_script("bench_predict")
+    times = {"mlpx": [1.0, 2.0, 1.0], "torch": [1.5, 2.2, 1.2]}  # ratios 1.5, 1.1, 1.2
+    assert module.paired_ratio(times, "torch", "mlpx") == pytest.approx(1.2)
+    assert math.isnan(module.paired_ratio(times, "sklearn", "mlpx"))
