@@ -679,7 +679,7 @@ class _BaseMLP(BaseEstimator):
     def _score_checked(self, X, y, sample_weight) -> float:
         """The score (accuracy or R^2) on already checked X, as scikit-learn's ``_score``
         (early stopping's held-out part, every epoch)."""
-        output = self.model_._forward(X)
+        output = self.model_._predict_batch(X)
         return self._checked_score_output(output, y, sample_weight)
 
     def _checked_score_output(self, output, y, sample_weight) -> float:
