@@ -24,14 +24,20 @@ NumPy in and NumPy out:
 - floor (whole test set only): the three matrix products alone, ``np.matmul(out=)`` into
   preallocated float32 arrays (no biases, activations or checks).
 
-Rounds rotate the contenders' order; round 0 warms up and is not counted. The table gives
-median microseconds per call and paired ratios: the median over rounds of each round's
-ratio (>1: mlpx is faster; "mlpx x floor": mlpx's time over the floor's). On a busy
-machine torch's OpenMP pool can stall on small inputs; ``--threads 1`` is steadier.
+Each round takes the contenders in a new seeded order (see ``measure``); round 0 warms up
+and is not counted. The table gives median microseconds per call and paired ratios: the
+median over rounds of each round's ratio (>1: mlpx is faster; "mlpx x floor": mlpx's time
+over the floor's).
+
+Every library runs on one thread by default (``--threads 1``), as a serving worker often
+does. With the libraries' own pools (``--threads 0``) the contenders share one process,
+and each pool's workers, spinning after a call, slow the next library's call: torch on 64
+mnist-like rows took 32 ms instead of 0.7 ms after mlpx's OpenBLAS call on two cores,
+which no single-library program would see.
 
     python benchmarks/bench_predict.py                      # 7 rounds, rows 1, 64 and all
     python benchmarks/bench_predict.py --quick              # 2 rounds, short loops
-    python benchmarks/bench_predict.py --configs mnist --rows 1,all --threads 1
+    python benchmarks/bench_predict.py --configs mnist --rows 1,all --threads 0
     python benchmarks/bench_predict.py --contenders mlpx,sklearn,torch,mlpx-sklearn
 """
 
@@ -228,13 +234,18 @@ def calls_for(predict: Predictor, X_rows: np.ndarray, loop_seconds: float) -> in
 def measure(predictors: dict[str, Predictor], X_rows: np.ndarray, calls: dict[str, int],
             rounds: int) -> dict[str, list[float]]:
     """Seconds per call of every contender in each of ``rounds`` rounds, after a warm-up
-    round; round ``r`` starts the rotation at the ``r``-th contender."""
+    round; each round takes the contenders in an order of its own (seeded by the round).
+
+    Not a rotation: it keeps each contender's predecessor, and torch's OpenMP threads spin
+    for a while after a call, slowing whichever contender comes next (the one after torch
+    measured 1.6x slower on mnist-like with two threads).
+    """
     names = list(predictors)
     times: dict[str, list[float]] = {name: [] for name in names}
     for round_index in range(rounds + 1):
-        shift = round_index % len(names)
+        order = np.random.default_rng(round_index).permutation(len(names))
         gc.collect()
-        for name in names[shift:] + names[:shift]:
+        for name in (names[i] for i in order):
             per_call = seconds_per_call(predictors[name], X_rows, calls[name])
             if round_index:
                 times[name].append(per_call)
@@ -289,11 +300,11 @@ def table_row(config: str, rows: int, times: dict[str, list[float]],
 
 
 @contextmanager
-def thread_limit(threads: int | None, names: Sequence[str]) -> Iterator[str]:
+def thread_limit(threads: int, names: Sequence[str]) -> Iterator[str]:
     """Cap the BLAS/OpenMP pools (threadpoolctl, if installed) and torch's intra-op threads
-    at ``threads`` inside; None leaves the libraries' defaults. Yields a description."""
-    if threads is None:
-        yield "library defaults (no --threads)"
+    at ``threads`` inside; 0 leaves the libraries' defaults. Yields a description."""
+    if threads == 0:
+        yield "library defaults (--threads 0)"
         return
     torch = None
     if "torch" in names:
@@ -390,9 +401,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              f"(default {','.join(CONTENDERS)})")
     parser.add_argument("--rounds", type=int, default=None,
                         help="measured rounds after the warm-up one (default 7, 2 with --quick)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="cap BLAS/OpenMP pools and torch's threads at N (default: the "
-                             "libraries' defaults)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="cap BLAS/OpenMP pools and torch's threads at N; 0: the "
+                             "libraries' defaults (default 1)")
     parser.add_argument("--quick", action="store_true",
                         help="2 rounds, 5 ms loops, bench_train's quick training sets")
     args = parser.parse_args(argv)
@@ -403,9 +414,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.rounds = 2 if args.quick else 7
     if args.rounds < 1:
         parser.error(f"--rounds {args.rounds}: give at least 1 measured round")
-    if args.threads is not None and args.threads < 1:
-        parser.error(f"--threads {args.threads}: give at least 1, or leave it out for the "
-                     "libraries' defaults")
+    if args.threads < 0:
+        parser.error(f"--threads {args.threads}: give at least 1, or 0 for the libraries' "
+                     "defaults")
     if "mlpx" not in args.contenders:
         parser.error("--contenders must include mlpx: every ratio is against it")
     if importlib.util.find_spec("sklearn") is None:
@@ -428,7 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with thread_limit(args.threads, args.contenders) as threads:
         rounds = f"{args.rounds} round{'s' * (args.rounds != 1)}"
         print(f"## predict_proba per call ({'quick' if args.quick else 'full'}): median of "
-              f"{rounds} after a warm-up round, contenders' order rotated\n")
+              f"{rounds} after a warm-up round, contenders in a new order each round\n")
         print(machine_line(threads, args.contenders) + "\n")
         print(table_header(args.contenders), flush=True)
         for name in args.configs:

@@ -503,7 +503,7 @@ def test_the_predict_benchmark_times_one_function_three_ways(capsys, monkeypatch
     assert "n/a" not in row_one[:-len("| n/a |")]
     for bad in (["--rows", "0"], ["--rows", "a"], ["--rows", "1001", "--configs", "moons"],
                 ["--configs", "iris"], ["--contenders", "sklearn,torch"], ["--rounds", "0"],
-                ["--threads", "0"]):
+                ["--threads", "-1"]):
         with pytest.raises(SystemExit):
             module.main(bad)
         assert "error:" in capsys.readouterr().err
