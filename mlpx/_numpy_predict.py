@@ -13,6 +13,7 @@ of 2 to 30 numbers are 2-6 times slower than across them (45 against 8 us for 10
 2 classes, including the two transposing copies). The numbers are the generic pass's: the
 same products and element-wise operations; the sum over 8 or more classes may add in
 another order (the last bit). ``tests/test_batched_predict.py`` checks both.
+``evaluate`` and ``score`` take the pass too (:func:`logits_and_output`).
 """
 
 from __future__ import annotations
@@ -46,14 +47,36 @@ def predict_output(model, X: np.ndarray) -> np.ndarray:
     -------
     array of shape (n_samples, n_outputs), C-contiguous
     """
+    return _output_(model, _logits(model, X))
+
+
+def logits_and_output(model, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(z_out, output)`` for checked X, as ``model._forward_batch(X)`` (for a loss).
+
+    Returns
+    -------
+    z_out, output : arrays of shape (n_samples, n_outputs)
+        The output layer's pre-activation and activation (a softmax in a copy of z_out).
+    """
+    z_out = _logits(model, X)
+    softmax = model.layers[-1].activation.name == "softmax"
+    return z_out, _output_(model, np.array(z_out) if softmax else z_out)
+
+
+def _logits(model, X: np.ndarray) -> np.ndarray:
+    """The output layer's pre-activation, shape (n_samples, n_outputs), a new array."""
     a = X
     for layer in model.layers[:-1]:
         a = _activate_(layer.activation, _pre_activation(layer, a))
-    output_layer = model.layers[-1]
-    z = _pre_activation(output_layer, a)
-    if output_layer.activation.name == "softmax":
+    return _pre_activation(model.layers[-1], a)
+
+
+def _output_(model, z: np.ndarray) -> np.ndarray:
+    """The output layer's activation of z (softmax written into z)."""
+    activation = model.layers[-1].activation
+    if activation.name == "softmax":
         return _softmax_(z)
-    return output_layer.activation.forward(z, xp=model.xp)
+    return activation.forward(z, xp=model.xp)
 
 
 def _pre_activation(layer, x: np.ndarray) -> np.ndarray:

@@ -746,6 +746,13 @@ class MLP:
             return numpy_predict.predict_output(self, X)
         return self._forward_batch(X)[1]
 
+    def _logits_and_output(self, X):
+        """``(z_out, output)`` for checked X, as :meth:`_forward_batch`; on NumPy written in
+        place (:mod:`mlpx._numpy_predict`, the same numbers)."""
+        if numpy_predict.supports(self):
+            return numpy_predict.logits_and_output(self, X)
+        return self._forward_batch(X)
+
     def _predict_output(self, X, batch_size=None):
         """The network output for X computed batch by batch, shape (n_samples, n_outputs).
 
@@ -885,7 +892,7 @@ class MLP:
         sums: dict[str, float] = {"loss": 0.0}
         for begin, end, X_batch in batches:
             Y_batch = Y[begin:end, ...]
-            z_out, output = self._forward_batch(X_batch)
+            z_out, output = self._logits_and_output(X_batch)
             loss = weighted_value(self.loss, Y_batch, z_out, output, None, xp=xp)
             sums["loss"] += float(loss) * (end - begin)
             batch_sums = self._metric_sums(Y_batch, output)

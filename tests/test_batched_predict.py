@@ -308,6 +308,10 @@ def test_numpy_in_place_pass_gives_the_generic_numbers(monkeypatch, hidden, outp
     through_model = (model.predict_proba(X) if model.is_classifier
                      else model.predict(X).reshape(in_place.shape))
     np.testing.assert_array_equal(through_model, in_place)
+    z_generic = model._forward_batch(X)[0]
+    z_out, output = _numpy_predict.logits_and_output(model, X)  # evaluate's and score's
+    np.testing.assert_array_equal(z_out, z_generic)
+    np.testing.assert_array_equal(output, in_place)
 
 
 def test_numpy_in_place_pass_only_where_it_applies(monkeypatch):
