@@ -421,7 +421,12 @@ class MLP:
             Wrong ndim, empty, wrong number of features, non-numeric, NaN/inf, or an array of
             another library.
         """
-        features = self._features_unread(X, name=name)
+        return self._checked_values(self._features_unread(X, name=name), name=name)
+
+    def _checked_values(self, features, *, name: str):
+        """The value half of :meth:`check_X`, for ``features`` from :meth:`_features_unread`:
+        NaN, infinities and values beyond the dtype refused; returned on the backend in the
+        model's dtype."""
         if isinstance(features, np.ndarray):
             if features.dtype.kind == "f" and features.size:
                 # min and max propagate NaN: two reductions, no temporary array of X's size
@@ -435,14 +440,17 @@ class MLP:
                 self._check_fits_dtype(max(-low, high), name=name)
             return from_host(features, backend=self.backend, dtype=self.dtype)
         xp = self.xp
-        # integers and bools are finite (and array-API isfinite takes only numbers)
-        if xp.isdtype(features.dtype, "real floating") and not bool(
-                xp.all(xp.isfinite(features))):
-            raise MlpxValueError(
-                f"{name} contains NaN or infinite values; drop or impute them first"
-            )
-        array = xp.astype(features, self.dtype)
+        # One pass and one read back to the host when all is well (on a GPU each read waits
+        # for the device): the cast is finite only if X is finite and within the dtype's
+        # range; which of the two failed is worked out only then.
+        array = xp.astype(features, self.dtype, copy=False)
         if not bool(xp.all(xp.isfinite(array))):
+            # integers and bools are finite (and array-API isfinite takes only numbers)
+            if xp.isdtype(features.dtype, "real floating") and not bool(
+                    xp.all(xp.isfinite(features))):
+                raise MlpxValueError(
+                    f"{name} contains NaN or infinite values; drop or impute them first"
+                )
             self._check_fits_dtype(float(xp.max(xp.abs(features))), name=name)
         return array
 
@@ -706,8 +714,9 @@ class MLP:
         ------
         begin, end : int
         X_batch : array of shape (end - begin, n_features)
-            On the model's backend in its dtype; checked by :meth:`check_X` (NaN/inf raise
-            MlpxValueError naming ``name``) unless ``checked``.
+            On the model's backend in its dtype; its values checked by
+            :meth:`_checked_values` (NaN/inf raise MlpxValueError naming ``name``) unless
+            ``checked``.
         """
         n_samples = X.shape[0]
         for begin in range(0, n_samples, rows):
@@ -715,7 +724,7 @@ class MLP:
             batch = X[begin:end, ...]
             if isinstance(batch, np.ndarray) and not batch.flags.writeable:
                 batch = np.array(batch)  # one batch of a read-only memmap; torch warns on those
-            yield begin, end, batch if checked else self.check_X(batch, name=name)
+            yield begin, end, batch if checked else self._checked_values(batch, name=name)
 
     def _forward_batch(self, X):
         """``(z_out, output)`` for checked X, leaving the layers' caches as they are.

@@ -23,6 +23,11 @@ EPOCHS = 2
 
 def _torch_calls(model, X, y, **fit_kwargs) -> Counter:
     """How often each torch function or tensor method ran during ``model.fit``."""
+    return _torch_calls_of(lambda: model.fit(X, y, epochs=EPOCHS, **fit_kwargs))
+
+
+def _torch_calls_of(work) -> Counter:
+    """How often each torch function or tensor method ran during ``work()``."""
     from torch.overrides import TorchFunctionMode
 
     class Recorder(TorchFunctionMode):
@@ -38,7 +43,7 @@ def _torch_calls(model, X, y, **fit_kwargs) -> Counter:
             return result
 
     with Recorder() as recorder:
-        model.fit(X, y, epochs=EPOCHS, **fit_kwargs)
+        work()
     return recorder.calls
 
 
@@ -117,3 +122,17 @@ def test_one_hot_targets_take_the_short_gradient_with_the_same_numbers(backend):
     regression = mlpx.MLP([3, 2], backend=backend)
     assert not EpochRunner(regression, Adam(), X, Y[:, :2], 8,
                            CallbackList([], regression)).unit_target_rows
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_prediction_reads_the_device_once_per_batch_and_copies_no_input(backend, dtype):
+    """predict_proba on device X of the model's dtype: one read back to the host per batch
+    (the finiteness check; on a GPU each read waits for the device), and no cast of X."""
+    if backend.name != "torch":
+        pytest.skip("counts torch calls; the torch session runs it")
+    model = mlpx.MLP([3, 8, 4], ["relu", "softmax"], backend=backend, dtype=dtype, seed=0)
+    X = backend.xp.asarray(np.random.default_rng(0).normal(size=(40, 3)), dtype=model.dtype,
+                           device=backend.device)
+    calls = _torch_calls_of(lambda: model.predict_proba(X, batch_size=16))
+    assert sum(n for name, n in calls.items() if name in HOST_READS) == 3  # 3 batches
+    assert calls.get("to", 0) == 0 and calls.get("clone", 0) == 0
