@@ -841,8 +841,7 @@ def _copy_state(previous: dict, fresh: dict, *, xp) -> dict:
                     f"the previous optimizer state's {key!r} does not fit this model's "
                     "parameters; pass reset_optimizer=True"
                 )
-            state[key] = [xp.astype(xp.asarray(a, copy=True), b.dtype) for a, b in
-                          zip(old, value)]
+            state[key] = [xp.astype(a, b.dtype, copy=True) for a, b in zip(old, value)]
         else:
             state[key] = previous.get(key, value)
     return state
