@@ -452,8 +452,14 @@ def read_csv(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:
 
     Every message about a cell names the file, the column (its header name, or its 0-based
     index without a header) and the 1-based line of the file, header and blank lines counted.
+    A file of numbers only is read by NumPy's C parser (:func:`_numeric_csv`); any other,
+    and any file with something to report, cell by cell.
     """
-    lines, rows = _csv_rows(path)
+    text = _utf8_text(path)
+    numeric = _numeric_csv(text, path, target)
+    if numeric is not None:
+        return numeric
+    lines, rows = _csv_rows(path, text)
     n_columns = _check_row_lengths(path, lines, rows)
     cells = np.array(rows, dtype=str)
     values = np.vectorize(_number, otypes=[np.float64])(cells)
@@ -469,9 +475,46 @@ def read_csv(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:
     return _csv_features(table, features), _csv_target(table, column)
 
 
-def _csv_rows(path: Path) -> tuple[list[int], list[list[str]]]:
+def _numeric_csv(text: str, path: Path,
+                 target: str | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """``read_csv``'s features and target for a file of finite numbers, else None.
+
+    The cell-by-cell reader keeps every cell as a string first: a 142 MB file of 20 000
+    rows of 785 numbers took it 56 s and 3.4 GB, ``np.loadtxt`` 1.3 s and 0.4 GB (the text
+    included). This takes the files that reader would accept without a word to say: no
+    quotes, an optional header (a first row with text in it, over rows of numbers), every
+    other row numbers, the same number of them, all finite. For anything else (text
+    labels, missing values, ragged rows, quotes) it returns None, and the cell-by-cell
+    reader reads the file or says what is wrong, naming the cell.
+    """
+    if '"' in text:
+        return None
+    first_line = next((line for line in text.split("\n") if line.strip()), None)
+    if first_line is None:
+        return None
+    first = [cell.strip() for cell in first_line.split(",")]
+    if len(first) < 2:
+        return None
+    has_header = any(cell.lower() not in MISSING_MARKERS and math.isnan(_number(cell))
+                     for cell in first)
+    header_end = text.index(first_line) + len(first_line)
+    if has_header and not text[header_end:].strip():
+        return None
+    try:  # from the file, which NumPy reads in chunks: no second copy of the text
+        table = np.loadtxt(path, delimiter=",", comments=None, dtype=np.float64, ndmin=2,
+                           encoding="utf-8-sig",
+                           skiprows=text.count("\n", 0, header_end) + 1 if has_header else 0)
+    except ValueError:  # text, missing values or ragged rows
+        return None
+    if table.shape[0] == 0 or table.shape[1] != len(first) or not np.isfinite(table).all():
+        return None
+    column = _target_column(target, first if has_header else None, len(first), path)
+    return np.delete(table, column, axis=1), table[:, column].copy()
+
+
+def _csv_rows(path: Path, text: str) -> tuple[list[int], list[list[str]]]:
     """The non-blank rows of a CSV file (stripped cells) and the line each starts on."""
-    reader = csv.reader(io.StringIO(_utf8_text(path), newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""))
     lines, rows, start = [], [], 1
     try:
         for row in reader:

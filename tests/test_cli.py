@@ -708,3 +708,93 @@ def test_bad_plot_paths_and_missing_matplotlib_fail_before_training(capsys, tmp_
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     code, lines, err = run_cli(capsys, "train", *FAST, "--plot", tmp_path / "f.png")
     assert code == 2 and "pip install 'mlpx[plot]'" in err and not lines
+
+
+# --- files of numbers only: NumPy's C parser (cli._numeric_csv) --------------------------
+
+NUMERIC_CSVS = {  # name -> (text, the --target values to read it with)
+    "header": ("x1,x2,label\n0.5,-1e-3,0\n1.25,3,1\n-0,7.5e2,2\n", [None, "x1", "1"]),
+    "no-header": ("0.5,-1e-3,0\n1.25,3,1\n", [None, "0", "-2"]),
+    "blank-lines-crlf-spaces": ("\r\n a , b ,y\r\n\r\n 1.5 , 2 ,1\r\n3,+.5,0\r\n\n",
+                                [None, "b"]),
+    "one-data-row": ("a,b,c\n1,2,3\n", [None, "a"]),
+    "many-digits": ("x,y\n0.1000000000000000055511151231257827,1\n1e308,2\n", [None, "x"]),
+}
+# What the cell-by-cell reader reads, or refuses with a message naming the cell
+CELL_BY_CELL_CSVS = {
+    "text-labels": "x1,x2,y\n1,2,cat\n3,4,dog\n",
+    "text-labels-no-header": "1,2,cat\n3,4,dog\n",
+    "missing": "x1,x2,y\n1,NA,0\n3,4,1\n",
+    "nan": "x1,x2,y\n1,nan,0\n3,4,1\n",
+    "inf": "x1,x2,y\n1,inf,0\n3,4,1\n",
+    "quotes": 'x1,x2,y\n"1",2,0\n3,4,1\n',
+    "ragged": "x1,x2,y\n1,2,0\n3,4\n",
+    "extra-cell": "x1,x2,y\n1,2,0,5\n3,4,1\n",
+    "blank-cells-row": "x1,x2,y\n1,2,0\n,,\n3,4,1\n",
+    "header-only": "x1,x2,y\n",
+    "one-column": "x\n1\n2\n",
+    "arabic-digits": "x1,x2,y\n\u0661,2,0\n3,4,1\n",
+}
+
+
+def _cell_by_cell(monkeypatch, path, target):
+    """read_csv with the NumPy parser switched off, or the CliError message it raises."""
+    import mlpx.cli as cli
+
+    with monkeypatch.context() as patch:
+        patch.setattr(cli, "_numeric_csv", lambda *args: None)
+        try:
+            return cli.read_csv(path, target)
+        except cli.CliError as exc:
+            return str(exc)
+
+
+@pytest.mark.parametrize(("name", "target"), [(name, target) for name, (_, targets) in
+                                             NUMERIC_CSVS.items() for target in targets])
+def test_numeric_csv_is_parsed_by_numpy_as_the_cell_reader_reads_it(monkeypatch, tmp_path,
+                                                                    name, target):
+    """A file of numbers only (header or not, blank lines, CRLF, spaces) is read by NumPy's
+    parser, bit for bit as the cell-by-cell reader reads it."""
+    import mlpx.cli as cli
+
+    path = tmp_path / "data.csv"
+    path.write_text(NUMERIC_CSVS[name][0], newline="")
+    assert cli._numeric_csv(cli._utf8_text(path), path, target) is not None
+    X, y = cli.read_csv(path, target)
+    X_cells, y_cells = _cell_by_cell(monkeypatch, path, target)
+    assert X.dtype == X_cells.dtype == np.float64 and y.dtype == y_cells.dtype
+    np.testing.assert_array_equal(X, X_cells)
+    np.testing.assert_array_equal(y, y_cells)
+    assert np.signbit(X).tolist() == np.signbit(X_cells).tolist()  # -0 kept
+
+
+@pytest.mark.parametrize("name", list(CELL_BY_CELL_CSVS))
+def test_other_csv_files_go_cell_by_cell(monkeypatch, tmp_path, name):
+    """Text labels, missing or non-finite values, quotes, ragged rows: the NumPy parser
+    declines, and read_csv gives the cell-by-cell reader's result or message."""
+    import mlpx.cli as cli
+
+    path = tmp_path / "data.csv"
+    path.write_text(CELL_BY_CELL_CSVS[name], encoding="utf-8", newline="")
+    assert cli._numeric_csv(cli._utf8_text(path), path, None) is None
+    expected = _cell_by_cell(monkeypatch, path, None)
+    try:
+        result = cli.read_csv(path, None)
+    except cli.CliError as exc:
+        result = str(exc)
+    if isinstance(expected, str):
+        assert result == expected
+    else:
+        for got, want in zip(result, expected, strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_numeric_csv_unknown_target_gives_the_same_message(monkeypatch, tmp_path):
+    import mlpx.cli as cli
+
+    path = tmp_path / "data.csv"
+    path.write_text(NUMERIC_CSVS["header"][0])
+    with pytest.raises(cli.CliError) as raised:
+        cli.read_csv(path, "lable")
+    assert str(raised.value) == _cell_by_cell(monkeypatch, path, "lable")
+    assert "did you mean 'label'?" in str(raised.value)
