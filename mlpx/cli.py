@@ -482,34 +482,72 @@ def _numeric_csv(text: str, path: Path,
     The cell-by-cell reader keeps every cell as a string first: a 142 MB file of 20 000
     rows of 785 numbers took it 56 s and 3.4 GB, ``np.loadtxt`` 1.3 s and 0.4 GB (the text
     included). This takes the files that reader would accept without a word to say: no
-    quotes, an optional header (a first row with text in it, over rows of numbers), every
-    other row numbers, the same number of them, all finite. For anything else (text
-    labels, missing values, ragged rows, quotes) it returns None, and the cell-by-cell
-    reader reads the file or says what is wrong, naming the cell.
+    quotes, an optional header, feature columns of finite numbers in every other row, the
+    same number of cells in each, and a target column of finite numbers or of labels with
+    none missing. The header is decided by the cell-by-cell reader's rule. For anything
+    else (missing values, ragged rows, quotes, text among the features) it returns None,
+    and the cell-by-cell reader reads the file or says what is wrong, naming the cell.
     """
-    if '"' in text:
+    lines = text.split("\n")
+    first_index = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if '"' in text or first_index is None:
         return None
-    first_line = next((line for line in text.split("\n") if line.strip()), None)
-    if first_line is None:
+    first = [cell.strip() for cell in lines[first_index].split(",")]
+    n_columns = len(first)
+    if n_columns < 2:
         return None
-    first = [cell.strip() for cell in first_line.split(",")]
-    if len(first) < 2:
+    is_text = [cell.lower() not in MISSING_MARKERS and math.isnan(_number(cell))
+               for cell in first]
+    try:  # a target named in the first row makes it the header
+        column = _target_column(target, first if any(is_text) else None, n_columns, path)
+    except CliError:
         return None
-    has_header = any(cell.lower() not in MISSING_MARKERS and math.isnan(_number(cell))
-                     for cell in first)
-    header_end = text.index(first_line) + len(first_line)
-    if has_header and not text[header_end:].strip():
+    features = [k for k in range(n_columns) if k != column]
+    for target_is_numeric in (True, False):
+        # the first row is the header if it has text over a column of numbers below it (or
+        # is all names): over the features, and over the target when it holds numbers
+        over_numbers = [is_text[k] for k in (range(n_columns) if target_is_numeric
+                                              else features)]
+        has_header = any(over_numbers) or (
+            all(text or not cell for text, cell in zip(is_text, first)) and any(is_text))
+        data_lines = [line for line in lines[first_index + has_header:] if line.strip("\r")]
+        if not data_lines:
+            return None
+        try:  # from the file, which NumPy reads in chunks: no second copy of the text
+            table = np.loadtxt(path, delimiter=",", comments=None, dtype=np.float64,
+                               ndmin=2, encoding="utf-8-sig", usecols=None
+                               if target_is_numeric else features,
+                               skiprows=first_index + has_header)
+        except ValueError:  # text, missing values or ragged rows
+            continue
+        if table.shape != (len(data_lines), n_columns - (not target_is_numeric)) or not (
+                np.isfinite(table).all()):
+            return None
+        if column != _target_column(target, first if has_header else None, n_columns, path):
+            return None  # the target was named in a row that is not the header
+        if target_is_numeric:
+            return np.delete(table, column, axis=1), table[:, column].copy()
+        labels = _label_column(data_lines, column, n_columns)
+        return None if labels is None else (table, labels)
+    return None
+
+
+def _label_column(data_lines: list[str], column: int, n_columns: int) -> np.ndarray | None:
+    """The target cells of unquoted CSV lines as text (labels), as ``_csv_target`` gives
+    a column that holds text; None unless every line has ``n_columns`` cells, no label is
+    missing, no number infinite, and some label is not a number."""
+    if any(line.count(",") != n_columns - 1 for line in data_lines):
         return None
-    try:  # from the file, which NumPy reads in chunks: no second copy of the text
-        table = np.loadtxt(path, delimiter=",", comments=None, dtype=np.float64, ndmin=2,
-                           encoding="utf-8-sig",
-                           skiprows=text.count("\n", 0, header_end) + 1 if has_header else 0)
-    except ValueError:  # text, missing values or ragged rows
+    # split from the nearer end: only the cells up to the target's are made strings
+    if 2 * column < n_columns:
+        labels = [line.split(",", column + 1)[column].strip() for line in data_lines]
+    else:
+        labels = [line.rsplit(",", n_columns - column)[1].strip() for line in data_lines]
+    values = np.array([_number(label) for label in labels])
+    if (np.isinf(values).any() or not np.isnan(values).any()
+            or any(label.lower() in MISSING_MARKERS for label in labels)):
         return None
-    if table.shape[0] == 0 or table.shape[1] != len(first) or not np.isfinite(table).all():
-        return None
-    column = _target_column(target, first if has_header else None, len(first), path)
-    return np.delete(table, column, axis=1), table[:, column].copy()
+    return np.array(labels, dtype=str)
 
 
 def _csv_rows(path: Path, text: str) -> tuple[list[int], list[list[str]]]:

@@ -710,7 +710,7 @@ def test_bad_plot_paths_and_missing_matplotlib_fail_before_training(capsys, tmp_
     assert code == 2 and "pip install 'mlpx[plot]'" in err and not lines
 
 
-# --- files of numbers only: NumPy's C parser (cli._numeric_csv) --------------------------
+# --- files of numbers (and labels): NumPy's C parser (cli._numeric_csv) -----------------
 
 NUMERIC_CSVS = {  # name -> (text, the --target values to read it with)
     "header": ("x1,x2,label\n0.5,-1e-3,0\n1.25,3,1\n-0,7.5e2,2\n", [None, "x1", "1"]),
@@ -719,11 +719,20 @@ NUMERIC_CSVS = {  # name -> (text, the --target values to read it with)
                                 [None, "b"]),
     "one-data-row": ("a,b,c\n1,2,3\n", [None, "a"]),
     "many-digits": ("x,y\n0.1000000000000000055511151231257827,1\n1e308,2\n", [None, "x"]),
+    "text-labels": ("x1,x2,y\n1,2,cat\n3,4,dog\n", [None, "y", "2"]),
+    "text-labels-no-header": ("1,2,cat\n3,4,dog\n", [None, "-1"]),
+    "labels-first": ("cat,1,2\ndog,3,4\n", ["0"]),
+    "mixed-labels": ("x1,x2,y\n1,2,7\n3,4,dog\n", [None]),
+    "numbers-as-names-over-labels": ("1,2,label\n3,4,a\n5,6,b\n", [None]),
+    "name-over-numbers-in-target-only": ("1,2,label\n3,4,5\n5,6,7\n", [None, "label"]),
+    "all-names-over-labels": ("a,,c\n1,2,x\n", [None]),
 }
 # What the cell-by-cell reader reads, or refuses with a message naming the cell
 CELL_BY_CELL_CSVS = {
-    "text-labels": "x1,x2,y\n1,2,cat\n3,4,dog\n",
-    "text-labels-no-header": "1,2,cat\n3,4,dog\n",
+    "text-feature": "x1,x2,y\n1,a,0\n3,4,1\n",
+    "missing-label": "x1,x2,y\n1,2,cat\n3,4,NA\n",
+    "ragged-labels": "x1,x2,y\n1,2,cat\n3,4,dog,5\n",
+    "infinite-label": "x1,x2,y\n1,2,cat\n3,4,inf\n",
     "missing": "x1,x2,y\n1,NA,0\n3,4,1\n",
     "nan": "x1,x2,y\n1,nan,0\n3,4,1\n",
     "inf": "x1,x2,y\n1,inf,0\n3,4,1\n",
@@ -753,8 +762,9 @@ def _cell_by_cell(monkeypatch, path, target):
                                              NUMERIC_CSVS.items() for target in targets])
 def test_numeric_csv_is_parsed_by_numpy_as_the_cell_reader_reads_it(monkeypatch, tmp_path,
                                                                     name, target):
-    """A file of numbers only (header or not, blank lines, CRLF, spaces) is read by NumPy's
-    parser, bit for bit as the cell-by-cell reader reads it."""
+    """A file of numbers, or of numbers and a label column (header or not, blank lines,
+    CRLF, spaces) is read by NumPy's parser, bit for bit as the cell-by-cell reader reads
+    it, header decided alike."""
     import mlpx.cli as cli
 
     path = tmp_path / "data.csv"
@@ -762,7 +772,7 @@ def test_numeric_csv_is_parsed_by_numpy_as_the_cell_reader_reads_it(monkeypatch,
     assert cli._numeric_csv(cli._utf8_text(path), path, target) is not None
     X, y = cli.read_csv(path, target)
     X_cells, y_cells = _cell_by_cell(monkeypatch, path, target)
-    assert X.dtype == X_cells.dtype == np.float64 and y.dtype == y_cells.dtype
+    assert X.dtype == X_cells.dtype == np.float64 and y.dtype.kind == y_cells.dtype.kind
     np.testing.assert_array_equal(X, X_cells)
     np.testing.assert_array_equal(y, y_cells)
     assert np.signbit(X).tolist() == np.signbit(X_cells).tolist()  # -0 kept
@@ -770,8 +780,8 @@ def test_numeric_csv_is_parsed_by_numpy_as_the_cell_reader_reads_it(monkeypatch,
 
 @pytest.mark.parametrize("name", list(CELL_BY_CELL_CSVS))
 def test_other_csv_files_go_cell_by_cell(monkeypatch, tmp_path, name):
-    """Text labels, missing or non-finite values, quotes, ragged rows: the NumPy parser
-    declines, and read_csv gives the cell-by-cell reader's result or message."""
+    """Text among the features, missing or non-finite values, quotes, ragged rows: the
+    NumPy parser declines, and read_csv gives the cell-by-cell reader's result or message."""
     import mlpx.cli as cli
 
     path = tmp_path / "data.csv"
