@@ -489,9 +489,10 @@ def _numeric_csv(text: str, path: Path,
     and the cell-by-cell reader reads the file or says what is wrong, naming the cell.
     """
     lines = text.split("\n")
-    first_index = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if '"' in text or first_index is None:
+    filled = [i for i, line in enumerate(lines) if line.strip()]
+    if '"' in text or len(filled) < 2:  # one row: a header without data, or data alone
         return None
+    first_index = filled[0]
     first = [cell.strip() for cell in lines[first_index].split(",")]
     n_columns = len(first)
     if n_columns < 2:

@@ -718,6 +718,7 @@ NUMERIC_CSVS = {  # name -> (text, the --target values to read it with)
     "blank-lines-crlf-spaces": ("\r\n a , b ,y\r\n\r\n 1.5 , 2 ,1\r\n3,+.5,0\r\n\n",
                                 [None, "b"]),
     "one-data-row": ("a,b,c\n1,2,3\n", [None, "a"]),
+    "two-rows-no-header": ("1,2,3\n\n4,5,6\n", [None, "1"]),
     "many-digits": ("x,y\n0.1000000000000000055511151231257827,1\n1e308,2\n", [None, "x"]),
     "text-labels": ("x1,x2,y\n1,2,cat\n3,4,dog\n", [None, "y", "2"]),
     "text-labels-no-header": ("1,2,cat\n3,4,dog\n", [None, "-1"]),
@@ -743,6 +744,8 @@ CELL_BY_CELL_CSVS = {
     "header-only": "x1,x2,y\n",
     "one-column": "x\n1\n2\n",
     "arabic-digits": "x1,x2,y\n\u0661,2,0\n3,4,1\n",
+    "one-row-with-a-label": "1,2,cat\n",  # a header without data rows, by that reader's rule
+    "one-row-of-numbers": "\n1,2,3\n",
 }
 
 
@@ -808,3 +811,52 @@ def test_numeric_csv_unknown_target_gives_the_same_message(monkeypatch, tmp_path
         cli.read_csv(path, "lable")
     assert str(raised.value) == _cell_by_cell(monkeypatch, path, "lable")
     assert "did you mean 'label'?" in str(raised.value)
+
+
+def test_numpy_parser_agrees_with_the_cell_reader_on_random_files(monkeypatch, tmp_path):
+    """400 small random files of numbers, labels, names, missing markers, blank lines,
+    spaces and CRLF: wherever NumPy's parser takes a file, X and y are the cell-by-cell
+    reader's; where it declines, read_csv still gives that reader's result or message."""
+    import mlpx.cli as cli
+
+    rng = np.random.default_rng(7)
+    pieces = ["1", "-0", "2.5e-3", " 7 ", "+.5", "cat", "dog", "x1", "NA", "", "nan", "inf",
+              "1e400", "3"]
+    weights = np.array([8, 2, 4, 2, 2, 3, 3, 1, 1, 1, 1, 1, 1, 8], dtype=float)
+    taken = 0
+    for index in range(400):
+        n_rows, n_columns = rng.integers(1, 6), rng.integers(2, 5)
+        label_column = rng.integers(n_columns) if rng.random() < 0.5 else None
+        rows = []
+        if rng.random() < 0.5:
+            rows.append([f"c{k}" if rng.random() < 0.8 else "" for k in range(n_columns)])
+        for _ in range(n_rows):
+            row = [str(rng.choice(pieces, p=weights / weights.sum()))
+                   for _ in range(n_columns)]
+            if label_column is not None:
+                row[label_column] = str(rng.choice(["cat", "dog", "5"]))
+            rows.append(row)
+        newline = "\r\n" if rng.random() < 0.3 else "\n"
+        lines = [",".join(row) for row in rows]
+        if rng.random() < 0.3:
+            lines.insert(int(rng.integers(len(lines) + 1)), "")
+        path = tmp_path / f"random{index}.csv"
+        path.write_text(newline.join(lines) + newline, newline="")
+        target = None if rng.random() < 0.7 else str(rng.integers(n_columns))
+        fast = cli._numeric_csv(cli._utf8_text(path), path, target)
+        expected = _cell_by_cell(monkeypatch, path, target)
+        if fast is not None:
+            taken += 1
+            assert not isinstance(expected, str), (path.read_text(), expected)
+            for got, want in zip(fast, expected, strict=True):
+                np.testing.assert_array_equal(got, want, err_msg=path.read_text())
+        try:
+            result = cli.read_csv(path, target)
+        except cli.CliError as exc:
+            result = str(exc)
+        if isinstance(expected, str):
+            assert result == expected
+        else:
+            for got, want in zip(result, expected, strict=True):
+                np.testing.assert_array_equal(got, want)
+    assert taken >= 40  # the parser took a fair share (48 of these 400)
