@@ -315,8 +315,8 @@ def test_numpy_in_place_pass_gives_the_generic_numbers(monkeypatch, hidden, outp
 
 
 def test_numpy_in_place_pass_only_where_it_applies(monkeypatch):
-    """Other backends and bfloat16 products keep the generic pass; NumPy's predict takes
-    the in-place one."""
+    """Other backends keep the generic pass; NumPy's predict takes the in-place one, batch
+    by batch."""
     from mlpx import _numpy_predict
 
     assert not _numpy_predict.supports(mlpx.MLP([2, 3, 2], backend="array_api_strict"))
