@@ -761,6 +761,22 @@ def _cell_by_cell(monkeypatch, path, target):
             return str(exc)
 
 
+def _assert_read_as_cell_by_cell(monkeypatch, path, target) -> None:
+    """read_csv gives what the cell-by-cell reader gives: X and y, or the same message."""
+    import mlpx.cli as cli
+
+    expected = _cell_by_cell(monkeypatch, path, target)
+    try:
+        result = cli.read_csv(path, target)
+    except cli.CliError as exc:
+        result = str(exc)
+    if isinstance(expected, str):
+        assert result == expected
+    else:
+        for got, want in zip(result, expected, strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize(("name", "target"), [(name, target) for name, (_, targets) in
                                              NUMERIC_CSVS.items() for target in targets])
 def test_numeric_csv_is_parsed_by_numpy_as_the_cell_reader_reads_it(monkeypatch, tmp_path,
@@ -790,16 +806,7 @@ def test_other_csv_files_go_cell_by_cell(monkeypatch, tmp_path, name):
     path = tmp_path / "data.csv"
     path.write_text(CELL_BY_CELL_CSVS[name], encoding="utf-8", newline="")
     assert cli._numeric_csv(cli._utf8_text(path), path, None) is None
-    expected = _cell_by_cell(monkeypatch, path, None)
-    try:
-        result = cli.read_csv(path, None)
-    except cli.CliError as exc:
-        result = str(exc)
-    if isinstance(expected, str):
-        assert result == expected
-    else:
-        for got, want in zip(result, expected, strict=True):
-            np.testing.assert_array_equal(got, want)
+    _assert_read_as_cell_by_cell(monkeypatch, path, None)
 
 
 def test_numeric_csv_unknown_target_gives_the_same_message(monkeypatch, tmp_path):
@@ -850,13 +857,5 @@ def test_numpy_parser_agrees_with_the_cell_reader_on_random_files(monkeypatch, t
             assert not isinstance(expected, str), (path.read_text(), expected)
             for got, want in zip(fast, expected, strict=True):
                 np.testing.assert_array_equal(got, want, err_msg=path.read_text())
-        try:
-            result = cli.read_csv(path, target)
-        except cli.CliError as exc:
-            result = str(exc)
-        if isinstance(expected, str):
-            assert result == expected
-        else:
-            for got, want in zip(result, expected, strict=True):
-                np.testing.assert_array_equal(got, want)
+        _assert_read_as_cell_by_cell(monkeypatch, path, target)
     assert taken >= 40  # the parser took a fair share (48 of these 400)
